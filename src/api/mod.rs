@@ -1,0 +1,329 @@
+//! The HTTP API (hyper 1.x, HTTP/1.1) on the shard runtime: routing, CORS,
+//! gzip, probes, `/metrics`, status endpoints and the query APIs.
+//!
+//! Each shard accepts on its own SO_REUSEPORT listener and answers its
+//! connections with its own [`Shard`] state. Handlers write JSON into a
+//! streaming [`body::Writer`]; errors become Prometheus's envelope in
+//! [`error`], and nowhere else.
+
+pub mod body;
+pub mod error;
+pub mod json;
+pub mod metadata;
+pub mod params;
+
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::endpoint::Pool;
+use crate::rt;
+use body::{Body, Outcome, Writer};
+use error::ApiError;
+use params::Form;
+
+/// The largest form body accepted (Go's ParseForm limit is 10 MB).
+const MAX_FORM_BODY: usize = 10 << 20;
+
+/// What the HTTP API needs from the command line.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub endpoints: Vec<String>,
+    pub replica_labels: Vec<String>,
+    pub query_timeout: Duration,
+    pub partial_response: bool,
+    pub disable_cors: bool,
+    pub metadata_default_range: Duration,
+    /// `/api/v1/status/flags`: every flag and its value.
+    pub flags: Vec<(String, String)>,
+}
+
+/// Process-wide state that shards only read (set once at start-up, or
+/// atomics flipped by the lifecycle).
+#[derive(Debug)]
+pub struct Global {
+    pub cfg: ApiConfig,
+    pub ready: AtomicBool,
+}
+
+/// One shard's view: the shared read-only config and its own connections.
+pub struct Shard {
+    pub cfg: ApiConfig,
+    pub global: Arc<Global>,
+    pub pool: Pool,
+}
+
+impl Shard {
+    pub fn new(global: Arc<Global>) -> Rc<Shard> {
+        Rc::new(Shard {
+            cfg: global.cfg.clone(),
+            global,
+            pool: Pool::new(),
+        })
+    }
+}
+
+/// Accepts HTTP connections on `listener` until the process ends.
+pub async fn serve(listener: rt::Listener, shard: Rc<Shard>) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let shard = shard.clone();
+                rt::spawn(serve_connection(stream, shard)).detach();
+            }
+            Err(e) => {
+                crate::log::warn("accepting an HTTP connection failed", &[("err", &e)]);
+                rt::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: rt::Stream, shard: Rc<Shard>) {
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let service = hyper::service::service_fn(move |req| {
+        let shard = shard.clone();
+        async move { Ok::<_, Infallible>(handle(req, shard).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .await;
+}
+
+/// Answers one request and records its metrics.
+pub async fn handle(req: Request<Incoming>, shard: Rc<Shard>) -> Response<Body> {
+    let started = Instant::now();
+    let (handler, mut resp) = route(req, &shard).await;
+    if !shard.cfg.disable_cors {
+        cors(resp.headers_mut());
+    }
+    crate::metrics::observe_request(handler, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    resp
+}
+
+fn cors(h: &mut http::HeaderMap) {
+    h.insert("access-control-allow-headers", HeaderValue::from_static("Accept, Accept-Encoding, Authorization, Content-Type, Origin"));
+    h.insert("access-control-allow-methods", HeaderValue::from_static("GET, OPTIONS"));
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    h.insert("access-control-expose-headers", HeaderValue::from_static("Date"));
+}
+
+/// The API routes a handler can serve.
+enum Api {
+    Series,
+    Labels,
+    LabelValues(String),
+}
+
+async fn route(req: Request<Incoming>, shard: &Rc<Shard>) -> (&'static str, Response<Body>) {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let get_only = method == Method::GET || method == Method::HEAD;
+    let get_post = get_only || method == Method::POST;
+    match path.as_str() {
+        "/-/healthy" if get_only => ("healthy", text(StatusCode::OK, "OK")),
+        "/-/ready" if get_only => ("ready", ready(shard)),
+        "/metrics" if get_only => ("metrics", metrics()),
+        "/api/v1/status/buildinfo" if get_only => ("status_build", buildinfo()),
+        "/api/v1/status/flags" if get_only => ("status_flags", flags(shard)),
+        "/api/v1/series" if get_post => ("series", run(req, shard.clone(), Api::Series).await),
+        "/api/v1/labels" if get_post => ("label_names", run(req, shard.clone(), Api::Labels).await),
+        p if p.starts_with("/api/v1/") && method == Method::OPTIONS => ("options", empty(StatusCode::NO_CONTENT)),
+        p => {
+            if let Some(name) = p.strip_prefix("/api/v1/label/").and_then(|r| r.strip_suffix("/values")) {
+                if get_only {
+                    let name = percent_decode(name);
+                    return ("label_values", run(req, shard.clone(), Api::LabelValues(name)).await);
+                }
+                return ("label_values", text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"));
+            }
+            if known_path(p) {
+                return ("other", text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"));
+            }
+            ("other", text(StatusCode::NOT_FOUND, "404 page not found\n"))
+        }
+    }
+}
+
+fn known_path(p: &str) -> bool {
+    matches!(
+        p,
+        "/-/healthy" | "/-/ready" | "/metrics" | "/api/v1/status/buildinfo" | "/api/v1/status/flags" | "/api/v1/series" | "/api/v1/labels"
+    )
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Reads the parameters and runs an API handler as its own task, streaming
+/// its output.
+async fn run(req: Request<Incoming>, shard: Rc<Shard>, api: Api) -> Response<Body> {
+    let accept_gzip = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
+    let form = match read_form(req).await {
+        Ok(f) => f,
+        Err(e) => return error_response(&e),
+    };
+    let (mut writer, outcome) = Writer::new(accept_gzip);
+    rt::spawn(async move {
+        let result = match &api {
+            Api::Series => metadata::series(&shard, form, &mut writer).await,
+            Api::Labels => metadata::label_names(&shard, form, &mut writer).await,
+            Api::LabelValues(name) => metadata::label_values(&shard, name, form, &mut writer).await,
+        };
+        match result {
+            Ok(()) => {
+                let _ = writer.finish().await;
+            }
+            Err(e) => writer.fail(e).await,
+        }
+    })
+    .detach();
+    match outcome.await {
+        Ok(Outcome::Head(head)) => {
+            let mut r = Response::new(head.body);
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if head.gzip {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            }
+            if head.has_warnings {
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+            r
+        }
+        Ok(Outcome::Error(e)) => error_response(&e),
+        Err(_) => error_response(&ApiError::internal("the handler ended without an answer")),
+    }
+}
+
+async fn read_form(req: Request<Incoming>) -> Result<Form, ApiError> {
+    let (parts, body) = req.into_parts();
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let body = if parts.method == Method::POST && is_form {
+        let limited = http_body_util::Limited::new(body, MAX_FORM_BODY);
+        let collected = limited
+            .collect()
+            .await
+            .map_err(|e| ApiError::internal(format!("error parsing form values: {e}")))?;
+        Some(collected.to_bytes())
+    } else {
+        None
+    };
+    Ok(Form::parse(parts.uri.query(), body.as_deref()))
+}
+
+/// The error envelope with its status code.
+pub fn error_response(e: &ApiError) -> Response<Body> {
+    let mut r = Response::new(Body::full(e.body()));
+    *r.status_mut() = StatusCode::from_u16(e.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::full(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+fn json_ok(data: Vec<u8>) -> Response<Body> {
+    let mut body = Vec::with_capacity(data.len() + 40);
+    body.extend_from_slice(b"{\"status\":\"success\",\"data\":");
+    body.extend_from_slice(&data);
+    body.extend_from_slice(b"}\n");
+    let mut r = Response::new(Body::full(body));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn ready(shard: &Shard) -> Response<Body> {
+    if shard.global.ready.load(Ordering::Acquire) {
+        text(StatusCode::OK, "OK")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "NOT OK\n")
+    }
+}
+
+fn metrics() -> Response<Body> {
+    let mut r = Response::new(Body::full(crate::metrics::render()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+/// `/api/v1/status/buildinfo`. `version` is the Thanos API level Sluice
+/// answers as (Grafana reads it to pick features); Sluice's own version is
+/// in `sluiceVersion`.
+fn buildinfo() -> Response<Body> {
+    let b = crate::version::build();
+    let mut out = Vec::new();
+    out.push(b'{');
+    let fields = [
+        ("version", crate::version::THANOS_COMPAT),
+        ("revision", b.revision),
+        ("branch", b.branch),
+        ("buildUser", "sluice"),
+        ("buildDate", b.date),
+        ("goVersion", "none (Rust)"),
+        ("sluiceVersion", b.version),
+    ];
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::write_str(&mut out, k);
+        out.push(b':');
+        json::write_str(&mut out, v);
+    }
+    out.push(b'}');
+    json_ok(out)
+}
+
+fn flags(shard: &Shard) -> Response<Body> {
+    let mut out = vec![b'{'];
+    for (i, (k, v)) in shard.cfg.flags.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::write_str(&mut out, k);
+        out.push(b':');
+        json::write_str(&mut out, v);
+    }
+    out.push(b'}');
+    json_ok(out)
+}
+

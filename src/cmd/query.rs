@@ -1,0 +1,146 @@
+//! `sluice query`: start one shard per core, each with its own HTTP and gRPC
+//! listeners (SO_REUSEPORT), and serve until the process is stopped.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+use crate::api::{self, ApiConfig, Global};
+use crate::flags::query::{is_dynamic, QueryConfig};
+use crate::grpc::server::CallFuture;
+use crate::grpc::{CallContext, Service, Sink, Status};
+use crate::{log, rt};
+
+/// Extra work a shard runs beside the querier (the demo's fake stores).
+pub type ShardExtra = Arc<dyn Fn(usize) -> Result<(), String> + Send + Sync>;
+
+/// Runs the querier until the process is stopped.
+pub fn run(cfg: QueryConfig) -> Result<(), String> {
+    super::init_log(cfg.log_level, cfg.log_format);
+    start(cfg, None)
+}
+
+/// Starts the querier; `extra` runs first on every shard.
+pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> {
+    crate::metrics::init();
+    for name in &cfg.not_yet_supported {
+        log::warn("flag is accepted but not yet supported by Sluice; it has no effect", &[("flag", name)]);
+    }
+    let mut endpoints = Vec::new();
+    for e in &cfg.endpoints {
+        if is_dynamic(e) {
+            log::warn(
+                "DNS service discovery is not yet supported by Sluice; endpoint ignored",
+                &[("endpoint", e)],
+            );
+        } else {
+            endpoints.push(e.clone());
+        }
+    }
+    endpoints.extend(cfg.strict_endpoints.iter().cloned());
+    let http = super::listen_addr(&cfg.http_address)?;
+    let grpc = super::listen_addr(&cfg.grpc_address)?;
+    let shards = super::shard_count(cfg.cores);
+    let global = Arc::new(Global {
+        cfg: ApiConfig {
+            endpoints: endpoints.clone(),
+            replica_labels: cfg.replica_labels.clone(),
+            query_timeout: cfg.query_timeout,
+            partial_response: cfg.partial_response,
+            disable_cors: cfg.disable_cors,
+            metadata_default_range: cfg.metadata_default_time_range,
+            flags: cfg.flags_map.clone(),
+        },
+        ready: AtomicBool::new(false),
+    });
+    log::info(
+        "starting query node",
+        &[
+            ("http", &http),
+            ("grpc", &grpc),
+            ("shards", &shards),
+            ("endpoints", &endpoints.join(",")),
+            ("replica_labels", &cfg.replica_labels.join(",")),
+        ],
+    );
+    let (bound_tx, bound_rx) = mpsc::channel::<Result<usize, String>>();
+    let g = global.clone();
+    let handles = rt::start_shards(shards, move |i| {
+        let g = g.clone();
+        let bound_tx = bound_tx.clone();
+        let extra = extra.clone();
+        async move {
+            rt::set_shard_id(i);
+            let r = shard_main(i, http, grpc, g, extra);
+            let ok = r.is_ok();
+            let _ = bound_tx.send(r.map(|()| i));
+            if ok {
+                // Serve until the process ends.
+                futures_lite::future::pending::<()>().await;
+            }
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    for _ in 0..shards {
+        match bound_rx.recv() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("a shard stopped before it was listening".into()),
+        }
+    }
+    global.ready.store(true, Ordering::Release);
+    log::info("listening", &[("http", &http), ("grpc", &grpc), ("shards", &shards)]);
+    handles.join().map_err(|e| e.to_string())
+}
+
+/// Binds this shard's listeners and spawns its servers.
+fn shard_main(
+    i: usize,
+    http: SocketAddr,
+    grpc: SocketAddr,
+    global: Arc<Global>,
+    extra: Option<ShardExtra>,
+) -> Result<(), String> {
+    if let Some(extra) = extra {
+        extra(i)?;
+    }
+    let shard = api::Shard::new(global);
+    let http_l = rt::Listener::bind(http).map_err(|e| format!("listen on HTTP address {http}: {e}"))?;
+    let grpc_l = rt::Listener::bind(grpc).map_err(|e| format!("listen on gRPC address {grpc}: {e}"))?;
+    rt::spawn(api::serve(http_l, shard)).detach();
+    rt::spawn(serve_grpc(grpc_l)).detach();
+    Ok(())
+}
+
+/// The querier's own gRPC endpoint. It answers Info as a `query`
+/// component; serving the StoreAPI over everything the querier sees is
+/// part of the fan-out work and answers `Unimplemented` until then.
+async fn serve_grpc(listener: rt::Listener) {
+    let service: Rc<dyn Service> = Rc::new(QueryGrpc);
+    loop {
+        match listener.accept().await {
+            Ok(s) => rt::spawn(crate::grpc::serve_connection(s, service.clone())).detach(),
+            Err(_) => rt::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}
+
+struct QueryGrpc;
+
+impl Service for QueryGrpc {
+    fn call<'a>(&'a self, path: &'a str, _req: bytes::Bytes, _ctx: &'a CallContext, sink: &'a mut Sink) -> CallFuture<'a> {
+        Box::pin(async move {
+            match path {
+                crate::proto::paths::INFO_INFO => {
+                    let info = crate::proto::thanos::info::InfoResponse {
+                        component_type: "query".into(),
+                        ..Default::default()
+                    };
+                    sink.send(&info).await
+                }
+                p => Err(Status::unimplemented(format!("{p} is not served by this querier yet"))),
+            }
+        })
+    }
+}

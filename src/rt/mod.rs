@@ -1,0 +1,200 @@
+//! The runtime seam: the only module that names glommio.
+//!
+//! Sluice runs one glommio executor per core ("shard"). Each shard owns its
+//! listeners (SO_REUSEPORT, so the kernel spreads connections over shards),
+//! its connections to stores and its caches; shards share nothing mutable on
+//! the request path. Everything outside this module sees only the small
+//! vocabulary below: [`spawn`], [`sleep`], [`timeout`], [`yield_if_needed`],
+//! [`Listener`], [`connect`], [`block_on`] and [`start_shards`]. Moving to
+//! another executor means rewriting this module and nothing else.
+//!
+//! Streams are exposed with tokio's `AsyncRead`/`AsyncWrite` traits (through
+//! tokio-util's compat adapter) because h2 and hyper speak those; no tokio
+//! runtime is ever started.
+
+mod cores;
+mod preflight;
+
+pub use cores::available_cores;
+pub use preflight::RuntimeError;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_lite::FutureExt;
+use glommio::{LocalExecutorBuilder, Placement};
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
+
+/// A TCP stream with tokio's IO traits.
+pub type Stream = Compat<glommio::net::TcpStream>;
+
+/// A handle to a spawned task; awaiting it yields the task's output. Dropping
+/// it cancels the task unless [`Task::detach`] was called.
+pub struct Task<T>(glommio::Task<T>);
+
+impl<T> Task<T> {
+    /// Lets the task run to completion on its own.
+    pub fn detach(self) {
+        self.0.detach();
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// Spawns a task on the current shard. Tasks never move between shards.
+pub fn spawn<T: 'static>(fut: impl Future<Output = T> + 'static) -> Task<T> {
+    Task(glommio::spawn_local(fut))
+}
+
+/// Sleeps for `d` on the current shard's timer.
+pub async fn sleep(d: Duration) {
+    glommio::timer::sleep(d).await;
+}
+
+/// The error of a [`timeout`] that ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+impl std::fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+/// Runs `fut` for at most `d`. The future is dropped (cancelled) when the
+/// time runs out.
+pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Result<T, Elapsed> {
+    async { Ok(fut.await) }
+        .or(async {
+            sleep(d).await;
+            Err(Elapsed)
+        })
+        .await
+}
+
+/// Yields to other tasks of this shard if this one has run for longer than
+/// the executor's preemption budget. Long loops call it regularly.
+pub async fn yield_if_needed() {
+    glommio::yield_if_needed().await;
+}
+
+/// Yields unconditionally once.
+pub async fn yield_now() {
+    futures_lite::future::yield_now().await;
+}
+
+/// A TCP listener bound with SO_REUSEPORT, so every shard can bind the same
+/// address and the kernel balances connections across them.
+pub struct Listener(glommio::net::TcpListener);
+
+impl Listener {
+    /// Binds `addr` on the current shard.
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        glommio::net::TcpListener::bind(addr)
+            .map(Listener)
+            .map_err(io::Error::from)
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr().map_err(io::Error::from)
+    }
+
+    /// Accepts one connection, with Nagle disabled.
+    pub async fn accept(&self) -> io::Result<Stream> {
+        let s = self.0.accept().await.map_err(io::Error::from)?;
+        s.set_nodelay(true).map_err(io::Error::from)?;
+        Ok(s.compat())
+    }
+}
+
+/// Connects to `addr` from the current shard, with Nagle disabled.
+pub async fn connect(addr: SocketAddr, within: Duration) -> io::Result<Stream> {
+    let s = glommio::net::TcpStream::connect_timeout(addr, within)
+        .await
+        .map_err(io::Error::from)?;
+    s.set_nodelay(true).map_err(io::Error::from)?;
+    Ok(s.compat())
+}
+
+/// Runs `fut` to completion on a new single executor on the current thread.
+/// Used by tests, benches and one-shot commands.
+pub fn block_on<T>(fut: impl Future<Output = T>) -> Result<T, RuntimeError> {
+    let ex = LocalExecutorBuilder::new(Placement::Unbound)
+        .make()
+        .map_err(|e| preflight::diagnose(&e.to_string()))?;
+    Ok(ex.run(fut))
+}
+
+/// Running shards; [`Shards::join`] waits for all of them.
+pub struct Shards {
+    handles: Vec<glommio::ExecutorJoinHandle<()>>,
+}
+
+impl Shards {
+    /// Waits for every shard's main future to end. The first error (an
+    /// executor that could not start) is returned.
+    pub fn join(self) -> Result<(), RuntimeError> {
+        let mut first = None;
+        for h in self.handles {
+            if let Err(e) = h.join() {
+                first.get_or_insert_with(|| preflight::diagnose(&e.to_string()));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+/// Starts `n` shards, each on its own thread running one executor; shard `i`
+/// runs `main(i)`. Shards are pinned to the CPUs of this process's affinity
+/// mask when there are at least `n` of them, unbound otherwise.
+///
+/// io_uring is probed first, so that a machine where it cannot be set up gets
+/// one clear error saying why and what to change, rather than `n` panics.
+pub fn start_shards<G, F>(n: usize, main: G) -> Result<Shards, RuntimeError>
+where
+    G: Fn(usize) -> F + Send + Sync + Clone + 'static,
+    F: Future<Output = ()> + 'static,
+{
+    preflight::check()?;
+    let cpus = cores::affinity_cpus();
+    let pin = cpus.len() >= n;
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let placement = if pin {
+            Placement::Fixed(cpus[i])
+        } else {
+            Placement::Unbound
+        };
+        let main = main.clone();
+        let h = LocalExecutorBuilder::new(placement)
+            .name(&format!("sluice-shard-{i}"))
+            .spawn(move || main(i))
+            .map_err(|e| preflight::diagnose(&e.to_string()))?;
+        handles.push(h);
+    }
+    Ok(Shards { handles })
+}
+
+/// The index of the current shard's CPU-bound executor, for logs and metrics.
+pub fn shard_id() -> usize {
+    SHARD.with(|s| s.get())
+}
+
+/// Records the current thread's shard index (called once by shard main).
+pub fn set_shard_id(i: usize) {
+    SHARD.with(|s| s.set(i));
+}
+
+thread_local! {
+    static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
