@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod proto;
 pub mod rt;
 pub mod store;
+pub mod testkit;
 pub mod time;
 pub mod version;

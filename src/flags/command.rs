@@ -14,7 +14,8 @@ use super::sidecar::{sidecar_specs, SIDECAR_SUMMARY};
 use super::{parse_flags, DemoConfig, FlagError, FlagSpec, Parsed, QueryConfig, SidecarConfig};
 
 /// One-line summary of Sluice for the application help.
-pub const APP_SUMMARY: &str = "Sluice: a drop-in replacement for the Thanos querier (thanos query v0.31).";
+pub const APP_SUMMARY: &str =
+    "Sluice: a drop-in replacement for the Thanos querier (thanos query v0.31).";
 
 /// What the command line asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -208,16 +209,30 @@ mod tests {
     #[test]
     fn version_and_help_requests() {
         assert_eq!(run_args(&["sluice", "--version"]), Ok(Command::Version));
-        assert_eq!(run_args(&["sluice", "query", "--version"]), Ok(Command::Version));
+        assert_eq!(
+            run_args(&["sluice", "query", "--version"]),
+            Ok(Command::Version)
+        );
         let app = help_text(&["sluice", "--help"]);
-        assert!(app.starts_with("usage: sluice [<flags>] <command> [<args> ...]\n"), "{app}");
-        for name in ["query [<flags>]", "demo [<flags>]", "sidecar [<flags>]", "help [<command>...]"] {
+        assert!(
+            app.starts_with("usage: sluice [<flags>] <command> [<args> ...]\n"),
+            "{app}"
+        );
+        for name in [
+            "query [<flags>]",
+            "demo [<flags>]",
+            "sidecar [<flags>]",
+            "help [<command>...]",
+        ] {
             assert!(app.contains(name), "{name} missing from\n{app}");
         }
         assert_eq!(help_text(&["sluice", "help"]), app);
         assert_eq!(help_text(&["sluice", "-h"]), app);
         let query = help_text(&["sluice", "help", "query"]);
-        assert!(query.starts_with("usage: sluice query [<flags>]\n"), "{query}");
+        assert!(
+            query.starts_with("usage: sluice query [<flags>]\n"),
+            "{query}"
+        );
         assert_eq!(help_text(&["sluice", "query", "--help"]), query);
         assert_eq!(help_text(&["sluice", "--help", "query"]), query);
         assert!(help_text(&["sluice", "demo", "-h"]).starts_with("usage: sluice demo [<flags>]\n"));
@@ -230,10 +245,19 @@ mod tests {
     #[test]
     fn missing_or_unknown_commands_list_the_commands() {
         let listed = "query, demo, sidecar, help".to_string();
-        assert_eq!(run_args(&["sluice"]), Err(FlagError::NoCommand(listed.clone())));
+        assert_eq!(
+            run_args(&["sluice"]),
+            Err(FlagError::NoCommand(listed.clone()))
+        );
         assert_eq!(run_args(&[]), Err(FlagError::NoCommand(listed.clone())));
-        assert_eq!(run_args(&["sluice", "--log.level", "debug"]), Err(FlagError::NoCommand(listed.clone())));
-        let unknown = FlagError::UnknownCommand { given: "store".to_string(), available: listed.clone() };
+        assert_eq!(
+            run_args(&["sluice", "--log.level", "debug"]),
+            Err(FlagError::NoCommand(listed.clone()))
+        );
+        let unknown = FlagError::UnknownCommand {
+            given: "store".to_string(),
+            available: listed.clone(),
+        };
         assert_eq!(run_args(&["sluice", "store"]), Err(unknown.clone()));
         assert_eq!(run_args(&["sluice", "help", "store"]), Err(unknown));
         assert_eq!(
@@ -241,12 +265,21 @@ mod tests {
             Err(FlagError::UnexpectedArgument("x".to_string()))
         );
         let text = FlagError::NoCommand(listed).to_string();
-        assert_eq!(text, "command not specified; available commands: query, demo, sidecar, help");
+        assert_eq!(
+            text,
+            "command not specified; available commands: query, demo, sidecar, help"
+        );
     }
 
     #[test]
     fn global_flags_may_precede_the_command() {
-        let Ok(Command::Query(config)) = run_args(&["sluice", "--log.level", "debug", "--log.format=json", "query"]) else {
+        let Ok(Command::Query(config)) = run_args(&[
+            "sluice",
+            "--log.level",
+            "debug",
+            "--log.format=json",
+            "query",
+        ]) else {
             unreachable!("query expected");
         };
         assert_eq!(config.log_level, LogLevel::Debug);
@@ -278,6 +311,9 @@ mod tests {
         };
         assert_eq!(sidecar.prometheus_url, "http://localhost:9090/");
         assert_eq!(sidecar.tsdb_path, "./data");
-        assert_eq!(sidecar.not_yet_supported, ["grpc-address", "http-address", "prometheus.url"]);
+        assert_eq!(
+            sidecar.not_yet_supported,
+            ["grpc-address", "http-address", "prometheus.url"]
+        );
     }
 }

@@ -11,16 +11,19 @@ use super::global::{log_settings, GLOBAL_FLAGS};
 use super::{FlagError, FlagSpec, Kind, LogFormat, LogLevel, ParsedFlags};
 
 /// One-line summary of the command for help output.
-pub const DEMO_SUMMARY: &str = "Run a self-contained demo on localhost: fake Thanos sidecars serving \
+pub const DEMO_SUMMARY: &str =
+    "Run a self-contained demo on localhost: fake Thanos sidecars serving \
      generated series, and a querier over them.";
 
 /// The demo's own flags.
 const DEMO_FLAGS: &[FlagSpec] = &[
     FlagSpec::new("http-address", Kind::String, "host:port the demo querier serves HTTP on.")
         .defaults(&["127.0.0.1:9090"])
+        .placeholder("<host:port>")
         .implemented(),
     FlagSpec::new("grpc-address", Kind::String, "host:port the demo querier serves gRPC on.")
         .defaults(&["127.0.0.1:10901"])
+        .placeholder("<host:port>")
         .implemented(),
     FlagSpec::new("demo.store-ports", Kind::Strings, "host:port of one fake sidecar to start (repeatable); the given values replace the defaults.")
         .defaults(&["127.0.0.1:10911", "127.0.0.1:10912"])
@@ -72,11 +75,15 @@ impl DemoConfig {
         let store_addresses = store_addresses(flags)?;
         let series = flags.non_negative::<u32>("demo.series")?;
         if series == 0 {
-            return Err(FlagError::Config("--demo.series must be at least 1".to_string()));
+            return Err(FlagError::Config(
+                "--demo.series must be at least 1".to_string(),
+            ));
         }
         let history = flags.duration("demo.history")?;
         if history.is_zero() {
-            return Err(FlagError::Config("--demo.history must be more than 0s".to_string()));
+            return Err(FlagError::Config(
+                "--demo.history must be more than 0s".to_string(),
+            ));
         }
         Ok(DemoConfig {
             log_level,
@@ -105,22 +112,27 @@ fn store_addresses(flags: &ParsedFlags) -> Result<Vec<String>, FlagError> {
                 "--demo.store-ports value {address:?} is not of <host>:<port> format"
             )));
         }
-        if addresses.get(..i).is_some_and(|seen| seen.contains(address)) {
+        if addresses
+            .get(..i)
+            .is_some_and(|seen| seen.contains(address))
+        {
             return Err(FlagError::Config(format!(
                 "--demo.store-ports value {address:?} is duplicated"
             )));
         }
     }
     if addresses.is_empty() {
-        return Err(FlagError::Config("--demo.store-ports needs at least one value".to_string()));
+        return Err(FlagError::Config(
+            "--demo.store-ports needs at least one value".to_string(),
+        ));
     }
     Ok(addresses.to_vec())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::{parse_flags, Parsed};
+    use super::*;
 
     fn config(args: &[&str]) -> Result<DemoConfig, FlagError> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -145,7 +157,12 @@ mod tests {
 
     #[test]
     fn given_store_ports_replace_the_defaults() {
-        let c = config(&["--demo.store-ports=127.0.0.1:20001", "--demo.store-ports", "127.0.0.1:20002"]).unwrap();
+        let c = config(&[
+            "--demo.store-ports=127.0.0.1:20001",
+            "--demo.store-ports",
+            "127.0.0.1:20002",
+        ])
+        .unwrap();
         assert_eq!(c.store_addresses, ["127.0.0.1:20001", "127.0.0.1:20002"]);
     }
 

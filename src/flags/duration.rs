@@ -85,11 +85,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses one `<number><unit>` component from the front of `text` and returns
 /// its length in nanoseconds (saturating) and the rest of the text.
 fn parse_component(text: &str) -> Option<(u128, &str)> {
-    let whole_len = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let whole_len = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (whole, rest) = text.split_at(whole_len);
     let (fraction, rest) = match rest.strip_prefix('.') {
         Some(after) => {
-            let len = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+            let len = after
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after.len());
             after.split_at(len)
         }
         None => ("", rest),
@@ -162,7 +166,7 @@ pub fn render_model_duration(d: Duration) -> String {
         ("ms", 1, false),
     ];
     for (unit, size, exact) in units {
-        if exact && ms % size != 0 {
+        if exact && !ms.is_multiple_of(size) {
             continue;
         }
         let count = ms / size;
@@ -274,7 +278,10 @@ mod tests {
             ("5M", "not a valid duration string"),
             ("1..5s", "not a valid duration string"),
             ("300y", "duration out of range"),
-            ("99999999999999999999999999999999999999999h", "duration out of range"),
+            (
+                "99999999999999999999999999999999999999999h",
+                "duration out of range",
+            ),
         ];
         for (text, reason) in cases {
             match parse_duration(text) {

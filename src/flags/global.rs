@@ -47,9 +47,13 @@ pub const GLOBAL_FLAGS: &[FlagSpec] = &[
     .placeholder("<content>")
     .ignored(NO_TRACING)
     .global(),
-    FlagSpec::new("debug.name", Kind::String, "Text to put in front of every log line.")
-        .hidden()
-        .global(),
+    FlagSpec::new(
+        "debug.name",
+        Kind::String,
+        "Text to put in front of every log line.",
+    )
+    .hidden()
+    .global(),
 ];
 
 /// The lowest severity that is logged (`--log.level`).

@@ -81,8 +81,10 @@ fn flag_rows(specs: &[FlagSpec], long: bool) -> String {
             .map(|spec| (spec.name, left_column(spec), describe(spec))),
     );
     rows.sort_by(|a, b| a.0.cmp(b.0));
-    let two_columns: Vec<(String, String)> =
-        rows.into_iter().map(|(_, left, right)| (left, right)).collect();
+    let two_columns: Vec<(String, String)> = rows
+        .into_iter()
+        .map(|(_, left, right)| (left, right))
+        .collect();
     format_two_columns(&two_columns)
 }
 
@@ -120,7 +122,10 @@ fn left_column(spec: &FlagSpec) -> String {
     let mut left = format!("    --{}", spec.name);
     if !spec.kind.is_bool() {
         left.push('=');
-        left.push_str(spec.placeholder.unwrap_or_else(|| type_placeholder(spec.kind)));
+        left.push_str(
+            spec.placeholder
+                .unwrap_or_else(|| type_placeholder(spec.kind)),
+        );
     }
     if spec.kind.is_repeatable() {
         left.push_str(" ...");
@@ -221,7 +226,11 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
     for word in text.split_whitespace() {
-        let needed = if line.is_empty() { word.len() } else { line.len() + 1 + word.len() };
+        let needed = if line.is_empty() {
+            word.len()
+        } else {
+            line.len() + 1 + word.len()
+        };
         if needed > width && !line.is_empty() {
             lines.push(std::mem::take(&mut line));
         }
@@ -243,7 +252,10 @@ mod tests {
     #[test]
     fn wrap_respects_width_and_keeps_long_words() {
         assert_eq!(wrap("a bb ccc dddd", 6), vec!["a bb", "ccc", "dddd"]);
-        assert_eq!(wrap("https://example.com/very/long x", 5), vec!["https://example.com/very/long", "x"]);
+        assert_eq!(
+            wrap("https://example.com/very/long x", 5),
+            vec!["https://example.com/very/long", "x"]
+        );
         assert_eq!(wrap("", 10), vec![""]);
     }
 
@@ -251,7 +263,10 @@ mod tests {
     fn long_flag_names_get_their_own_line() {
         let rows = vec![
             ("    --a=X".to_string(), "short".to_string()),
-            ("    --a-very-long-flag-name=DURATION".to_string(), "help".to_string()),
+            (
+                "    --a-very-long-flag-name=DURATION".to_string(),
+                "help".to_string(),
+            ),
         ];
         let text = format_two_columns(&rows);
         assert_eq!(

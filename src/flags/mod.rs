@@ -42,8 +42,9 @@
 //!
 //! This file is the generic parser. [`global`] holds the flags every
 //! subcommand shares, [`query`], [`demo`] and [`sidecar`] the per-command
-//! tables and configurations, [`duration`] the two duration syntaxes, [`help`]
-//! the kingpin-style help text and [`command`] the subcommand dispatch.
+//! tables and configurations, [`duration`] the two duration syntaxes,
+//! [`selector`] the `--selector-label` syntax, [`help`] the kingpin-style help
+//! text and [`command`] the subcommand dispatch.
 
 pub mod command;
 pub mod demo;
@@ -51,6 +52,7 @@ pub mod duration;
 pub mod global;
 pub mod help;
 pub mod query;
+pub mod selector;
 pub mod sidecar;
 mod value;
 
@@ -489,11 +491,6 @@ fn boilerplate(name: &str) -> Option<Parsed> {
     }
 }
 
-/// Reports whether `name` is one of kingpin's boilerplate flags.
-pub fn is_boilerplate(name: &str) -> bool {
-    boilerplate(name).is_some()
-}
-
 /// Picks the help or version request to answer, if any. kingpin runs the
 /// pre-actions of `--help-long`, `--help-man` and `--version` in command-line
 /// order, and looks at `--help` only after them.
@@ -517,7 +514,9 @@ fn assign(specs: &[FlagSpec], elements: &[Element]) -> Result<Vec<FlagEntry>, Fl
             continue;
         };
         let (Some(spec), Some(slot)) = (specs.get(*index), slots.get_mut(*index)) else {
-            return Err(FlagError::Internal(format!("flag index {index} out of range")));
+            return Err(FlagError::Internal(format!(
+                "flag index {index} out of range"
+            )));
         };
         if slot.is_some() && !spec.kind.is_repeatable() {
             return Err(FlagError::Repeated(spec.name.to_string()));
@@ -611,9 +610,8 @@ impl ParsedFlags {
     /// The value of an `Int` flag that must not be negative, converted to `T`.
     pub fn non_negative<T: TryFrom<i64>>(&self, name: &str) -> Result<T, FlagError> {
         let value = self.int(name)?;
-        T::try_from(value).map_err(|_| {
-            FlagError::Config(format!("--{name} must not be negative, got {value}"))
-        })
+        T::try_from(value)
+            .map_err(|_| FlagError::Config(format!("--{name} must not be negative, got {value}")))
     }
 
     /// The value of a `Uint` flag.

@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use super::global::{check_path_or_content, log_settings, GLOBAL_FLAGS};
+use super::selector::parse_selector_labels;
 use super::{FlagError, FlagSpec, Kind, LogFormat, LogLevel, ParsedFlags};
 
 /// One-line summary of the command for help output.
@@ -26,7 +27,8 @@ pub const QUERY_SUMMARY: &str = "Serve the Prometheus query API and a Thanos-com
 const OWN_ENGINE: &str = "Sluice always evaluates PromQL with its own engine";
 
 /// Help shared by the deprecated per-API address lists.
-const PER_API_ADDRESSES: &str = "Deprecated: use --endpoint. Addresses of servers of one Thanos API \
+const PER_API_ADDRESSES: &str =
+    "Deprecated: use --endpoint. Addresses of servers of one Thanos API \
      (repeatable; dns+ and dnssrv+ prefixes resolve them through DNS).";
 
 /// HTTP and gRPC server flags (`extkingpin.RegisterHTTPFlags`,
@@ -34,6 +36,7 @@ const PER_API_ADDRESSES: &str = "Deprecated: use --endpoint. Addresses of server
 const SERVER_FLAGS: &[FlagSpec] = &[
     FlagSpec::new("http-address", Kind::String, "host:port to serve HTTP on (API, UI, metrics, probes).")
         .defaults(&["0.0.0.0:10902"])
+        .placeholder("<host:port>")
         .implemented(),
     FlagSpec::new("http-grace-period", Kind::Duration, "How long to let HTTP requests finish after a shutdown signal.")
         .defaults(&["2m"]),
@@ -41,6 +44,7 @@ const SERVER_FLAGS: &[FlagSpec] = &[
         .defaults(&[""]),
     FlagSpec::new("grpc-address", Kind::String, "host:port to serve gRPC on (StoreAPI and the other Thanos APIs); other components must be able to reach it.")
         .defaults(&["0.0.0.0:10901"])
+        .placeholder("<host:port>")
         .implemented(),
     FlagSpec::new("grpc-grace-period", Kind::Duration, "How long to let gRPC calls finish after a shutdown signal.")
         .defaults(&["2m"]),
@@ -260,6 +264,9 @@ pub struct QueryConfig {
     pub strict_endpoints: Vec<String>,
     /// `--query.replica-label` values.
     pub replica_labels: Vec<String>,
+    /// `--selector-label` values as (name, value), sorted by name; accepted
+    /// and checked, not yet acted on.
+    pub selector_labels: Vec<(String, String)>,
     /// `--query.timeout`.
     pub query_timeout: Duration,
     /// `--query.max-concurrent`, at least 1.
@@ -300,9 +307,12 @@ pub struct QueryConfig {
 }
 
 impl QueryConfig {
-    /// Builds the configuration, with the start-up checks Thanos makes.
+    /// Builds the configuration, with the start-up checks Thanos makes, in
+    /// the order Thanos makes them.
     pub fn from_flags(flags: &ParsedFlags) -> Result<QueryConfig, FlagError> {
         let (log_level, log_format) = log_settings(flags)?;
+        let selector_labels =
+            parse_selector_labels(flags.list("selector-label")?).map_err(FlagError::Config)?;
         check_path_or_content(flags, "request.logging-config")?;
         let strict_endpoints = strict_endpoints(flags)?;
         Ok(QueryConfig {
@@ -313,6 +323,7 @@ impl QueryConfig {
             endpoints: [flags.list("endpoint")?, flags.list("store")?].concat(),
             strict_endpoints,
             replica_labels: flags.list("query.replica-label")?.to_vec(),
+            selector_labels,
             query_timeout: flags.duration("query.timeout")?,
             max_concurrent: max_concurrent(flags)?,
             lookback_delta: Some(flags.duration("query.lookback-delta")?).filter(|d| !d.is_zero()),

@@ -12,19 +12,38 @@ use super::global::{log_settings, GLOBAL_FLAGS};
 use super::{FlagError, FlagSpec, Kind, LogFormat, LogLevel, ParsedFlags};
 
 /// One-line summary of the command for help output.
-pub const SIDECAR_SUMMARY: &str = "(Not implemented yet.) Serve a Prometheus server's data over the Thanos \
+pub const SIDECAR_SUMMARY: &str =
+    "(Not implemented yet.) Serve a Prometheus server's data over the Thanos \
      StoreAPI, as `thanos sidecar` does.";
 
 /// The stub table of sidecar flags.
 const SIDECAR_FLAGS: &[FlagSpec] = &[
-    FlagSpec::new("prometheus.url", Kind::String, "Base URL of the Prometheus server's API; prefer a local address.")
-        .defaults(&["http://localhost:9090"]),
-    FlagSpec::new("grpc-address", Kind::String, "host:port to serve the StoreAPI and the other Thanos gRPC APIs on.")
-        .defaults(&["0.0.0.0:10901"]),
-    FlagSpec::new("http-address", Kind::String, "host:port to serve HTTP on (metrics, probes).")
-        .defaults(&["0.0.0.0:10902"]),
-    FlagSpec::new("tsdb.path", Kind::String, "Data directory of the Prometheus TSDB.")
-        .defaults(&["./data"]),
+    FlagSpec::new(
+        "prometheus.url",
+        Kind::String,
+        "Base URL of the Prometheus server's API; prefer a local address.",
+    )
+    .defaults(&["http://localhost:9090"]),
+    FlagSpec::new(
+        "grpc-address",
+        Kind::String,
+        "host:port to serve the StoreAPI and the other Thanos gRPC APIs on.",
+    )
+    .defaults(&["0.0.0.0:10901"])
+    .placeholder("<host:port>"),
+    FlagSpec::new(
+        "http-address",
+        Kind::String,
+        "host:port to serve HTTP on (metrics, probes).",
+    )
+    .defaults(&["0.0.0.0:10902"])
+    .placeholder("<host:port>"),
+    FlagSpec::new(
+        "tsdb.path",
+        Kind::String,
+        "Data directory of the Prometheus TSDB.",
+    )
+    .defaults(&["./data"]),
 ];
 
 /// Every flag `sluice sidecar` accepts so far, global flags included.

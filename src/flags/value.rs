@@ -156,8 +156,8 @@ fn parse_kingpin_int(raw: &str) -> Result<i64, String> {
     }
     let x = parse_float(raw).map_err(|_| "expected an integer".to_string())?;
     let truncated = x.trunc();
-    // The bounds are exact powers of two, so the comparison is exact too.
-    if truncated < -9_223_372_036_854_775_808.0 || truncated >= 9_223_372_036_854_775_808.0 {
+    // The bounds are -2^63 and 2^63, exact in f64, so the check is exact too.
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&truncated) {
         return Err("integer out of range".to_string());
     }
     // The range check above makes this cast exact.
