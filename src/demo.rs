@@ -36,7 +36,14 @@ pub fn ha_pair(now_ms: i64, history_ms: i64, instances: usize) -> [Table; 2] {
     ]
 }
 
-fn replica(name: &str, start: i64, end: i64, phase: i64, gaps: &[(i64, i64)], instances: usize) -> Table {
+fn replica(
+    name: &str,
+    start: i64,
+    end: i64,
+    phase: i64,
+    gaps: &[(i64, i64)],
+    instances: usize,
+) -> Table {
     let first = start - start.rem_euclid(SCRAPE_MS) + phase;
     let stamps: Vec<i64> = (0..)
         .map(|i| first + i * SCRAPE_MS)
@@ -70,11 +77,23 @@ fn instance_series(instance: &str, seed: u64, start: i64, stamps: &[i64]) -> Vec
         samples: stamps.iter().map(|&t| (t, 1.0)).collect(),
     }];
     // The instance restarted once, two thirds of the way in: counters reset.
-    let restart = start + (stamps.last().copied().unwrap_or(start) - start) * 2 / 3 + seed as i64 * 7_000;
-    for (method, code, rate) in [("GET", "200", 40.0), ("GET", "500", 0.4), ("POST", "200", 7.0)] {
+    let restart =
+        start + (stamps.last().copied().unwrap_or(start) - start) * 2 / 3 + seed as i64 * 7_000;
+    for (method, code, rate) in [
+        ("GET", "200", 40.0),
+        ("GET", "500", 0.4),
+        ("POST", "200", 7.0),
+    ] {
         let r = rate * (1.0 + (seed % 7) as f64 / 10.0);
         out.push(FakeSeries {
-            labels: with(&api, &[("__name__", "http_requests_total"), ("method", method), ("code", code)]),
+            labels: with(
+                &api,
+                &[
+                    ("__name__", "http_requests_total"),
+                    ("method", method),
+                    ("code", code),
+                ],
+            ),
             samples: stamps
                 .iter()
                 .map(|&t| (t, counter(r, start, restart, t)))
@@ -85,14 +104,25 @@ fn instance_series(instance: &str, seed: u64, start: i64, stamps: &[i64]) -> Vec
         labels: with(&api, &[("__name__", "process_resident_memory_bytes")]),
         samples: stamps
             .iter()
-            .map(|&t| (t, 2.0e8 + 5.0e7 * ((t as f64 / 3.6e6) + seed as f64).sin().abs()))
+            .map(|&t| {
+                (
+                    t,
+                    2.0e8 + 5.0e7 * ((t as f64 / 3.6e6) + seed as f64).sin().abs(),
+                )
+            })
             .collect(),
     });
     // A latency histogram: 25 req/s, a share of them under each bound.
     let shares = [0.42, 0.71, 0.88, 0.95, 0.985, 0.997, 1.0];
     for (le, share) in LE.iter().zip(shares) {
         out.push(FakeSeries {
-            labels: with(&api, &[("__name__", "http_request_duration_seconds_bucket"), ("le", le)]),
+            labels: with(
+                &api,
+                &[
+                    ("__name__", "http_request_duration_seconds_bucket"),
+                    ("le", le),
+                ],
+            ),
             samples: stamps
                 .iter()
                 .map(|&t| (t, (counter(25.0, start, restart, t) * share).floor()))
@@ -101,13 +131,21 @@ fn instance_series(instance: &str, seed: u64, start: i64, stamps: &[i64]) -> Vec
     }
     out.push(FakeSeries {
         labels: with(&api, &[("__name__", "http_request_duration_seconds_count")]),
-        samples: stamps.iter().map(|&t| (t, counter(25.0, start, restart, t))).collect(),
+        samples: stamps
+            .iter()
+            .map(|&t| (t, counter(25.0, start, restart, t)))
+            .collect(),
     });
     out.push(FakeSeries {
         labels: with(&api, &[("__name__", "http_request_duration_seconds_sum")]),
         samples: stamps
             .iter()
-            .map(|&t| (t, (counter(25.0, start, restart, t) * 0.137 * 1000.0).round() / 1000.0))
+            .map(|&t| {
+                (
+                    t,
+                    (counter(25.0, start, restart, t) * 0.137 * 1000.0).round() / 1000.0,
+                )
+            })
             .collect(),
     });
     out

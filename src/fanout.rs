@@ -94,9 +94,9 @@ pub async fn open(
     partial: Partial,
     warnings: &Warnings,
 ) -> Result<Vec<Source>, StoreError> {
-    let calls = stores.iter().map(|addr| async move {
-        (addr.clone(), pool.series(addr, req, deadline).await)
-    });
+    let calls = stores
+        .iter()
+        .map(|addr| async move { (addr.clone(), pool.series(addr, req, deadline).await) });
     let opened = futures_util::future::join_all(calls).await;
     let mut sources = Vec::with_capacity(opened.len());
     for (endpoint, r) in opened {

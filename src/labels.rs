@@ -143,13 +143,19 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
     use promql_parser::parser::{self, Expr};
     let expr = parser::parse(s)?;
     let Expr::VectorSelector(vs) = expr else {
-        return Err(format!("invalid series selector {s:?}: expected a vector selector"));
+        return Err(format!(
+            "invalid series selector {s:?}: expected a vector selector"
+        ));
     };
     if vs.offset.is_some() || vs.at.is_some() {
-        return Err(format!("invalid series selector {s:?}: offset and @ are not allowed"));
+        return Err(format!(
+            "invalid series selector {s:?}: offset and @ are not allowed"
+        ));
     }
     if !vs.matchers.or_matchers.is_empty() {
-        return Err(format!("invalid series selector {s:?}: 'or' in matchers is not supported"));
+        return Err(format!(
+            "invalid series selector {s:?}: 'or' in matchers is not supported"
+        ));
     }
     let mut out = Vec::new();
     if let Some(name) = &vs.name {
@@ -185,8 +191,16 @@ mod tests {
         let cases = [
             (ls(&[("a", "1")]), ls(&[("a", "1")]), Ordering::Equal),
             (ls(&[("a", "1")]), ls(&[("a", "2")]), Ordering::Less),
-            (ls(&[("a", "1")]), ls(&[("a", "1"), ("b", "1")]), Ordering::Less),
-            (ls(&[("b", "1")]), ls(&[("a", "1"), ("b", "1")]), Ordering::Greater),
+            (
+                ls(&[("a", "1")]),
+                ls(&[("a", "1"), ("b", "1")]),
+                Ordering::Less,
+            ),
+            (
+                ls(&[("b", "1")]),
+                ls(&[("a", "1"), ("b", "1")]),
+                Ordering::Greater,
+            ),
             (ls(&[("a", "10")]), ls(&[("a", "9")]), Ordering::Less),
             (ls(&[]), ls(&[("a", "")]), Ordering::Less),
         ];
@@ -201,7 +215,10 @@ mod tests {
         assert_eq!(m.len(), 3);
         assert!(matches_all(&m, &ls(&[("__name__", "up"), ("job", "db")])));
         assert!(!matches_all(&m, &ls(&[("__name__", "up"), ("job", "dbx")])));
-        assert!(!matches_all(&m, &ls(&[("__name__", "up"), ("instance", "x"), ("job", "db")])));
+        assert!(!matches_all(
+            &m,
+            &ls(&[("__name__", "up"), ("instance", "x"), ("job", "db")])
+        ));
         assert!(parse_selector(r#"{job=~".*"}"#).is_err());
         assert!(parse_selector("rate(up[5m])").is_err());
         assert!(parse_selector("up{").is_err());

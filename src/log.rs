@@ -73,7 +73,11 @@ pub fn log(level: Level, msg: &str, kv: &[(&str, &dyn Display)]) {
 
 fn format_line(level: Level, msg: &str, kv: &[(&str, &dyn Display)], json: bool) -> String {
     let ts = crate::api::params::format_rfc3339(crate::time::now_ms());
-    let mut pairs: Vec<(&str, String)> = vec![("ts", ts), ("level", level.name().into()), ("msg", msg.into())];
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("ts", ts),
+        ("level", level.name().into()),
+        ("msg", msg.into()),
+    ];
     pairs.extend(kv.iter().map(|(k, v)| (*k, v.to_string())));
     let mut out = String::new();
     if json {
@@ -117,9 +121,15 @@ mod tests {
     #[test]
     fn formats() {
         let l = format_line(Level::Info, "hello world", &[("addr", &"1.2.3.4:5")], false);
-        assert!(l.contains("level=info msg=\"hello world\" addr=1.2.3.4:5\n"), "{l}");
+        assert!(
+            l.contains("level=info msg=\"hello world\" addr=1.2.3.4:5\n"),
+            "{l}"
+        );
         let j = format_line(Level::Warn, "x", &[("n", &3)], true);
-        assert!(j.contains("\"level\":\"warn\",\"msg\":\"x\",\"n\":\"3\"}"), "{j}");
+        assert!(
+            j.contains("\"level\":\"warn\",\"msg\":\"x\",\"n\":\"3\"}"),
+            "{j}"
+        );
         assert_eq!(Level::parse("debug"), Some(Level::Debug));
         assert_eq!(Level::parse("verbose"), None);
     }

@@ -114,7 +114,10 @@ fn sum_rows(f: impl Fn(&Row) -> u64) -> u64 {
 }
 
 fn render_http(out: &mut String) {
-    let _ = writeln!(out, "# HELP http_requests_total Tracks the number of HTTP requests.");
+    let _ = writeln!(
+        out,
+        "# HELP http_requests_total Tracks the number of HTTP requests."
+    );
     let _ = writeln!(out, "# TYPE http_requests_total counter");
     for (h, name) in HANDLERS.iter().enumerate() {
         for c in 0..=CODES.len() {
@@ -123,10 +126,16 @@ fn render_http(out: &mut String) {
                 continue;
             }
             let code = CODES.get(c).map_or("other".to_string(), |c| c.to_string());
-            let _ = writeln!(out, "http_requests_total{{code=\"{code}\",handler=\"{name}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "http_requests_total{{code=\"{code}\",handler=\"{name}\"}} {n}"
+            );
         }
     }
-    let _ = writeln!(out, "# HELP http_request_duration_seconds Tracks the latencies for HTTP requests.");
+    let _ = writeln!(
+        out,
+        "# HELP http_request_duration_seconds Tracks the latencies for HTTP requests."
+    );
     let _ = writeln!(out, "# TYPE http_request_duration_seconds histogram");
     for (h, name) in HANDLERS.iter().enumerate() {
         let per = BUCKETS.len() + 1;
@@ -140,16 +149,28 @@ fn render_http(out: &mut String) {
         let mut cum = 0;
         for (b, le) in BUCKETS.iter().enumerate() {
             cum += counts[b];
-            let _ = writeln!(out, "http_request_duration_seconds_bucket{{handler=\"{name}\",le=\"{le}\"}} {cum}");
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_bucket{{handler=\"{name}\",le=\"{le}\"}} {cum}"
+            );
         }
-        let _ = writeln!(out, "http_request_duration_seconds_bucket{{handler=\"{name}\",le=\"+Inf\"}} {total}");
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_bucket{{handler=\"{name}\",le=\"+Inf\"}} {total}"
+        );
         let sum: f64 = registry()
             .rows
             .iter()
             .map(|r| f64::from_bits(r.sums[h].load(Relaxed)))
             .sum();
-        let _ = writeln!(out, "http_request_duration_seconds_sum{{handler=\"{name}\"}} {sum}");
-        let _ = writeln!(out, "http_request_duration_seconds_count{{handler=\"{name}\"}} {total}");
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_sum{{handler=\"{name}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_count{{handler=\"{name}\"}} {total}"
+        );
     }
 }
 
@@ -164,21 +185,36 @@ fn render_process(out: &mut String) {
         let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         // utime and stime are fields 14 and 15 of stat; index 11 and 12 here.
         let cpu = (num(11) + num(12)) / ticks;
-        let _ = writeln!(out, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.");
+        let _ = writeln!(
+            out,
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds."
+        );
         let _ = writeln!(out, "# TYPE process_cpu_seconds_total counter");
         let _ = writeln!(out, "process_cpu_seconds_total {cpu}");
-        let _ = writeln!(out, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.");
+        let _ = writeln!(
+            out,
+            "# HELP process_virtual_memory_bytes Virtual memory size in bytes."
+        );
         let _ = writeln!(out, "# TYPE process_virtual_memory_bytes gauge");
         let _ = writeln!(out, "process_virtual_memory_bytes {}", num(20));
-        let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.");
+        let _ = writeln!(
+            out,
+            "# HELP process_resident_memory_bytes Resident memory size in bytes."
+        );
         let _ = writeln!(out, "# TYPE process_resident_memory_bytes gauge");
         let _ = writeln!(out, "process_resident_memory_bytes {}", num(21) * page);
     }
     let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
-    let _ = writeln!(out, "# HELP process_open_fds Number of open file descriptors.");
+    let _ = writeln!(
+        out,
+        "# HELP process_open_fds Number of open file descriptors."
+    );
     let _ = writeln!(out, "# TYPE process_open_fds gauge");
     let _ = writeln!(out, "process_open_fds {fds}");
-    let _ = writeln!(out, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.");
+    let _ = writeln!(
+        out,
+        "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds."
+    );
     let _ = writeln!(out, "# TYPE process_start_time_seconds gauge");
     let _ = writeln!(out, "process_start_time_seconds {}", registry().start_time);
 }

@@ -101,7 +101,10 @@ impl Drop for Cluster {
     }
 }
 
-async fn bind_all(stores: Vec<Arc<FakeStore>>, opts: ClusterOptions) -> Result<(SocketAddr, Vec<SocketAddr>), String> {
+async fn bind_all(
+    stores: Vec<Arc<FakeStore>>,
+    opts: ClusterOptions,
+) -> Result<(SocketAddr, Vec<SocketAddr>), String> {
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut addrs = Vec::new();
     for s in stores {
@@ -159,8 +162,10 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Result<HttpResponse, String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -200,14 +205,25 @@ fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
-    Ok(HttpResponse { status, headers, body })
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunk header")?;
+        let eol = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("truncated chunk header")?;
         let size_txt = String::from_utf8_lossy(&b[..eol]);
         let size = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16)
             .map_err(|_| format!("bad chunk size {size_txt:?}"))?;

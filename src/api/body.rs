@@ -161,7 +161,10 @@ impl Writer {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let gzip = self.accept_gzip;
         if gzip {
-            self.gz = Some(GzEncoder::new(Vec::with_capacity(CHUNK), Compression::default()));
+            self.gz = Some(GzEncoder::new(
+                Vec::with_capacity(CHUNK),
+                Compression::default(),
+            ));
         }
         self.tx = Some(tx);
         if let Some(h) = self.head.take() {
@@ -235,7 +238,11 @@ impl Writer {
 }
 
 fn gzip_all(data: &[u8]) -> Result<Vec<u8>, Aborted> {
-    let mut gz = GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), Compression::default());
-    gz.write_all(data).map_err(|e| Aborted(format!("gzip: {e}")))?;
+    let mut gz = GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        Compression::default(),
+    );
+    gz.write_all(data)
+        .map_err(|e| Aborted(format!("gzip: {e}")))?;
     gz.finish().map_err(|e| Aborted(format!("gzip: {e}")))
 }

@@ -16,7 +16,9 @@ use super::Shard;
 use crate::fanout::{self, Partial, Warnings};
 use crate::labels::{parse_selector, Matcher};
 use crate::merge::Merge;
-use crate::proto::thanos::{Aggr, LabelNamesRequest, LabelValuesRequest, PartialResponseStrategy, SeriesRequest};
+use crate::proto::thanos::{
+    Aggr, LabelNamesRequest, LabelValuesRequest, PartialResponseStrategy, SeriesRequest,
+};
 
 /// What every metadata request shares: time range, matcher sets, strategy.
 struct Common {
@@ -32,7 +34,9 @@ fn common(shard: &Shard, form: &Form) -> Result<Common, ApiError> {
     let start = form.time_or("start", dstart)?;
     let end = form.time_or("end", dend)?;
     if end < start {
-        return Err(ApiError::bad_data("end timestamp must not be before start time"));
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start time",
+        ));
     }
     let mut matcher_sets = Vec::new();
     for m in form.all("match[]") {
@@ -89,12 +93,21 @@ pub async fn series(shard: &Shard, form: Form, w: &mut Writer) -> Result<(), Api
             skip_chunks: true,
             ..Default::default()
         };
-        let opened = fanout::open(&shard.pool, &shard.cfg.endpoints, &req, c.deadline, c.partial, &warnings).await?;
+        let opened = fanout::open(
+            &shard.pool,
+            &shard.cfg.endpoints,
+            &req,
+            c.deadline,
+            c.partial,
+            &warnings,
+        )
+        .await?;
         sources.extend(opened);
     }
     let mut merge = Merge::new(sources);
     w.has_warnings = !warnings.borrow().is_empty();
-    w.buf().extend_from_slice(b"{\"status\":\"success\",\"data\":[");
+    w.buf()
+        .extend_from_slice(b"{\"status\":\"success\",\"data\":[");
     let mut first = true;
     while let Some(s) = merge.next().await? {
         if !first {
@@ -131,7 +144,8 @@ fn finish_envelope(w: &mut Writer, warnings: &Warnings) {
 
 /// Writes a sorted string list as the success envelope.
 fn write_strings(w: &mut Writer, items: &BTreeSet<String>, warnings: &Warnings) {
-    w.buf().extend_from_slice(b"{\"status\":\"success\",\"data\":[");
+    w.buf()
+        .extend_from_slice(b"{\"status\":\"success\",\"data\":[");
     for (i, s) in items.iter().enumerate() {
         if i > 0 {
             w.buf().push(b',');
@@ -144,10 +158,17 @@ fn write_strings(w: &mut Writer, items: &BTreeSet<String>, warnings: &Warnings) 
 
 /// Runs `call` on every store (once per matcher set, or once without
 /// matchers) and unions the answers.
-async fn gather<F, Fut>(shard: &Shard, c: &Common, warnings: &Warnings, call: F) -> Result<BTreeSet<String>, ApiError>
+async fn gather<F, Fut>(
+    shard: &Shard,
+    c: &Common,
+    warnings: &Warnings,
+    call: F,
+) -> Result<BTreeSet<String>, ApiError>
 where
     F: Fn(String, Vec<crate::proto::thanos::LabelMatcher>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<String>, Vec<String>), crate::endpoint::StoreError>>,
+    Fut: std::future::Future<
+        Output = Result<(Vec<String>, Vec<String>), crate::endpoint::StoreError>,
+    >,
 {
     let sets: Vec<Vec<crate::proto::thanos::LabelMatcher>> = if c.matcher_sets.is_empty() {
         vec![Vec::new()]
@@ -172,7 +193,12 @@ where
             }
             Err(e) => match c.partial {
                 Partial::Warn => warnings.borrow_mut().push(e.to_string()),
-                Partial::Abort => return Err(ApiError::new(super::error::ErrorType::Execution, e.to_string())),
+                Partial::Abort => {
+                    return Err(ApiError::new(
+                        super::error::ErrorType::Execution,
+                        e.to_string(),
+                    ))
+                }
             },
         }
     }
@@ -203,7 +229,12 @@ pub async fn label_names(shard: &Shard, form: Form, w: &mut Writer) -> Result<()
 }
 
 /// `GET /api/v1/label/<name>/values`.
-pub async fn label_values(shard: &Shard, name: &str, form: Form, w: &mut Writer) -> Result<(), ApiError> {
+pub async fn label_values(
+    shard: &Shard,
+    name: &str,
+    form: Form,
+    w: &mut Writer,
+) -> Result<(), ApiError> {
     if !valid_label_name(name) {
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }

@@ -105,15 +105,28 @@ pub async fn handle(req: Request<Incoming>, shard: Rc<Shard>) -> Response<Body> 
     if !shard.cfg.disable_cors {
         cors(resp.headers_mut());
     }
-    crate::metrics::observe_request(handler, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    crate::metrics::observe_request(
+        handler,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     resp
 }
 
 fn cors(h: &mut http::HeaderMap) {
-    h.insert("access-control-allow-headers", HeaderValue::from_static("Accept, Accept-Encoding, Authorization, Content-Type, Origin"));
-    h.insert("access-control-allow-methods", HeaderValue::from_static("GET, OPTIONS"));
+    h.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static("Accept, Accept-Encoding, Authorization, Content-Type, Origin"),
+    );
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, OPTIONS"),
+    );
     h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    h.insert("access-control-expose-headers", HeaderValue::from_static("Date"));
+    h.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("Date"),
+    );
 }
 
 /// The API routes a handler can serve.
@@ -136,17 +149,31 @@ async fn route(req: Request<Incoming>, shard: &Rc<Shard>) -> (&'static str, Resp
         "/api/v1/status/flags" if get_only => ("status_flags", flags(shard)),
         "/api/v1/series" if get_post => ("series", run(req, shard.clone(), Api::Series).await),
         "/api/v1/labels" if get_post => ("label_names", run(req, shard.clone(), Api::Labels).await),
-        p if p.starts_with("/api/v1/") && method == Method::OPTIONS => ("options", empty(StatusCode::NO_CONTENT)),
+        p if p.starts_with("/api/v1/") && method == Method::OPTIONS => {
+            ("options", empty(StatusCode::NO_CONTENT))
+        }
         p => {
-            if let Some(name) = p.strip_prefix("/api/v1/label/").and_then(|r| r.strip_suffix("/values")) {
+            if let Some(name) = p
+                .strip_prefix("/api/v1/label/")
+                .and_then(|r| r.strip_suffix("/values"))
+            {
                 if get_only {
                     let name = percent_decode(name);
-                    return ("label_values", run(req, shard.clone(), Api::LabelValues(name)).await);
+                    return (
+                        "label_values",
+                        run(req, shard.clone(), Api::LabelValues(name)).await,
+                    );
                 }
-                return ("label_values", text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"));
+                return (
+                    "label_values",
+                    text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
+                );
             }
             if known_path(p) {
-                return ("other", text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"));
+                return (
+                    "other",
+                    text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
+                );
             }
             ("other", text(StatusCode::NOT_FOUND, "404 page not found\n"))
         }
@@ -156,7 +183,13 @@ async fn route(req: Request<Incoming>, shard: &Rc<Shard>) -> (&'static str, Resp
 fn known_path(p: &str) -> bool {
     matches!(
         p,
-        "/-/healthy" | "/-/ready" | "/metrics" | "/api/v1/status/buildinfo" | "/api/v1/status/flags" | "/api/v1/series" | "/api/v1/labels"
+        "/-/healthy"
+            | "/-/ready"
+            | "/metrics"
+            | "/api/v1/status/buildinfo"
+            | "/api/v1/status/flags"
+            | "/api/v1/series"
+            | "/api/v1/labels"
     )
 }
 
@@ -174,7 +207,10 @@ async fn run(req: Request<Incoming>, shard: Rc<Shard>, api: Api) -> Response<Bod
         .headers()
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.trim().split(';').next() == Some("gzip"))
+        });
     let form = match read_form(req).await {
         Ok(f) => f,
         Err(e) => return error_response(&e),
@@ -198,7 +234,10 @@ async fn run(req: Request<Incoming>, shard: Rc<Shard>, api: Api) -> Response<Bod
         Ok(Outcome::Head(head)) => {
             let mut r = Response::new(head.body);
             let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             if head.gzip {
                 h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -236,9 +275,13 @@ async fn read_form(req: Request<Incoming>) -> Result<Form, ApiError> {
 /// The error envelope with its status code.
 pub fn error_response(e: &ApiError) -> Response<Body> {
     let mut r = Response::new(Body::full(e.body()));
-    *r.status_mut() = StatusCode::from_u16(e.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() =
+        StatusCode::from_u16(e.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
@@ -246,8 +289,10 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(Body::full(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
@@ -263,8 +308,10 @@ fn json_ok(data: Vec<u8>) -> Response<Body> {
     body.extend_from_slice(&data);
     body.extend_from_slice(b"}\n");
     let mut r = Response::new(Body::full(body));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -326,4 +373,3 @@ fn flags(shard: &Shard) -> Response<Body> {
     out.push(b'}');
     json_ok(out)
 }
-

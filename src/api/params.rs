@@ -51,9 +51,8 @@ impl Form {
     pub fn time_or(&self, key: &str, default: i64) -> Result<i64, ApiError> {
         match self.get(key) {
             None | Some("") => Ok(default),
-            Some(v) => parse_time(v).map_err(|e| {
-                ApiError::bad_data(format!("Invalid time value for '{key}': {e}"))
-            }),
+            Some(v) => parse_time(v)
+                .map_err(|e| ApiError::bad_data(format!("Invalid time value for '{key}': {e}"))),
         }
     }
 
@@ -147,6 +146,6 @@ mod tests {
         assert_eq!(f.get("a"), Some("body"));
         assert_eq!(f.all("m[]"), vec!["2", "1"]);
         assert!(f.bool_or("a", true).is_err());
-        assert_eq!(f.bool_or("missing", true).unwrap(), true);
+        assert!(f.bool_or("missing", true).unwrap());
     }
 }

@@ -309,7 +309,10 @@ mod tests {
         w.write_bits(0xFF, 8);
         assert_eq!(w.as_bytes(), &[0xAB, 0xCD, 0xBF, 0xE0]);
         w.write_bits(0, 5);
-        assert_eq!((w.as_bytes(), w.bit_len()), (&[0xAB, 0xCD, 0xBF, 0xE0][..], 32));
+        assert_eq!(
+            (w.as_bytes(), w.bit_len()),
+            (&[0xAB, 0xCD, 0xBF, 0xE0][..], 32)
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ struct BitCursor<'a> {
 
 impl BitCursor<'_> {
     fn bit(&mut self) -> Result<bool, DecodeFault> {
-        let byte = self.data.get(self.pos / 8).ok_or(DecodeFault::EndOfStream)?;
+        let byte = self
+            .data
+            .get(self.pos / 8)
+            .ok_or(DecodeFault::EndOfStream)?;
         let bit = (byte >> (7 - self.pos % 8)) & 1 == 1;
         self.pos += 1;
         Ok(bit)

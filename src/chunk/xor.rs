@@ -479,7 +479,6 @@ pub fn encode_all(samples: &[(i64, f64)]) -> Result<Vec<u8>, ChunkError> {
     Ok(enc.into_bytes())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::super::naive::decode_all as naive_decode_all;
@@ -547,7 +546,10 @@ mod tests {
         let expected = hex("00 01 D0 0F 3F F8 00 00 00 00 00 00 00");
         assert_eq!(encode_all(&samples).unwrap(), expected);
         assert_eq!(exact(&decode_all(&expected).unwrap()), exact(&samples));
-        assert_eq!(exact(&naive_decode_all(&expected).unwrap()), exact(&samples));
+        assert_eq!(
+            exact(&naive_decode_all(&expected).unwrap()),
+            exact(&samples)
+        );
         // Without the empty byte the chunk still decodes.
         let trimmed = &expected[..expected.len() - 1];
         assert_eq!(exact(&decode_all(trimmed).unwrap()), exact(&samples));
@@ -560,7 +562,10 @@ mod tests {
         let expected = hex(GOLDEN_3);
         assert_eq!(encode_all(&samples).unwrap(), expected);
         assert_eq!(exact(&decode_all(&expected).unwrap()), exact(&samples));
-        assert_eq!(exact(&naive_decode_all(&expected).unwrap()), exact(&samples));
+        assert_eq!(
+            exact(&naive_decode_all(&expected).unwrap()),
+            exact(&samples)
+        );
     }
 
     #[test]
@@ -569,7 +574,10 @@ mod tests {
         let expected = hex(GOLDEN_4);
         assert_eq!(encode_all(&samples).unwrap(), expected);
         assert_eq!(exact(&decode_all(&expected).unwrap()), exact(&samples));
-        assert_eq!(exact(&naive_decode_all(&expected).unwrap()), exact(&samples));
+        assert_eq!(
+            exact(&naive_decode_all(&expected).unwrap()),
+            exact(&samples)
+        );
     }
 
     #[test]
@@ -609,7 +617,7 @@ mod tests {
             0.0f64.to_bits(),
             STALE_NAN,
             STALE_NAN,
-            1,                     // smallest subnormal
+            1, // smallest subnormal
             f64::MAX.to_bits(),
             f64::MIN.to_bits(),
             u64::MAX,
@@ -661,14 +669,24 @@ mod tests {
             let samples = [(0, 5.0), (1000, 5.0), (t2, 5.0), (t2.wrapping_add(1), 5.0)];
             let data = encode_all(&samples).unwrap();
             assert_eq!(dod_control_ones(&data), ones, "dod {dod}");
-            assert_eq!(exact(&decode_all(&data).unwrap()), exact(&samples), "dod {dod}");
+            assert_eq!(
+                exact(&decode_all(&data).unwrap()),
+                exact(&samples),
+                "dod {dod}"
+            );
             assert_eq!(exact(&naive_decode_all(&data).unwrap()), exact(&samples));
         }
     }
 
     #[test]
     fn extreme_timestamps_round_trip() {
-        let samples = [(i64::MIN, 1.0), (i64::MAX, 2.0), (i64::MIN, 3.0), (0, 4.0), (-1, 5.0)];
+        let samples = [
+            (i64::MIN, 1.0),
+            (i64::MAX, 2.0),
+            (i64::MIN, 3.0),
+            (0, 4.0),
+            (-1, 5.0),
+        ];
         let data = encode_all(&samples).unwrap();
         assert_eq!(exact(&decode_all(&data).unwrap()), exact(&samples));
         assert_eq!(exact(&naive_decode_all(&data).unwrap()), exact(&samples));
@@ -704,7 +722,10 @@ mod tests {
         assert_eq!(naive_decode_all(&data), Err(err));
         // i64::MIN zigzags to u64::MAX, the longest valid varint.
         let data = encode_all(&[(i64::MIN, 0.0)]).unwrap();
-        assert_eq!(data[2..12], [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
+        assert_eq!(
+            data[2..12],
+            [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]
+        );
         assert_eq!(exact(&decode_all(&data).unwrap()), vec![(i64::MIN, 0)]);
     }
 
@@ -856,7 +877,10 @@ mod tests {
 
     fn series(max_len: usize) -> impl Strategy<Value = Vec<(i64, f64)>> {
         let start = prop_oneof![any::<i64>(), 1_600_000_000_000i64..1_800_000_000_000];
-        let first = prop_oneof![any::<u64>(), (0u32..1000).prop_map(|k| f64::from(k).to_bits())];
+        let first = prop_oneof![
+            any::<u64>(),
+            (0u32..1000).prop_map(|k| f64::from(k).to_bits())
+        ];
         (start, first, vec((time_step(), value_step()), 0..=max_len))
             .prop_map(|(t0, v0, steps)| build(t0, v0, &steps))
     }

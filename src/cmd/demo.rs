@@ -18,7 +18,8 @@ pub fn run(cfg: DemoConfig) -> Result<(), String> {
         let sock = super::listen_addr(addr)?;
         stores.push((sock, FakeStore::new(table)?));
     }
-    let samples: usize = stores.len() * cfg.series as usize * 13 * (history / demo::SCRAPE_MS) as usize;
+    let samples: usize =
+        stores.len() * cfg.series as usize * 13 * (history / demo::SCRAPE_MS) as usize;
     log::info(
         "demo data ready",
         &[("stores", &stores.len()), ("approx_samples", &samples)],
@@ -26,7 +27,8 @@ pub fn run(cfg: DemoConfig) -> Result<(), String> {
     let stores = Arc::new(stores);
     let extra: super::query::ShardExtra = Arc::new(move |_shard| {
         for (sock, store) in stores.iter() {
-            let l = rt::Listener::bind(*sock).map_err(|e| format!("listen on fake store address {sock}: {e}"))?;
+            let l = rt::Listener::bind(*sock)
+                .map_err(|e| format!("listen on fake store address {sock}: {e}"))?;
             rt::spawn(fake::serve(l, store.clone())).detach();
         }
         Ok(())
@@ -42,7 +44,11 @@ pub fn run(cfg: DemoConfig) -> Result<(), String> {
         format!("--log.level={}", cfg.log_level.as_str()),
         format!("--log.format={}", cfg.log_format.as_str()),
     ];
-    args.extend(cfg.store_addresses.iter().map(|a| format!("--endpoint={a}")));
+    args.extend(
+        cfg.store_addresses
+            .iter()
+            .map(|a| format!("--endpoint={a}")),
+    );
     let q = match crate::flags::command::parse_command(&args).map_err(|e| e.to_string())? {
         crate::flags::command::Command::Query(q) => *q,
         _ => return Err("internal: the demo's query flags did not parse as a query".into()),

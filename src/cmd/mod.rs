@@ -14,9 +14,11 @@ pub fn run(cmd: Command) -> Result<(), String> {
     match cmd {
         Command::Query(cfg) => query::run(*cfg),
         Command::Demo(cfg) => demo::run(*cfg),
-        Command::Sidecar(_) => Err("sluice sidecar is not implemented yet (see the sidecar issue); \
+        Command::Sidecar(_) => Err(
+            "sluice sidecar is not implemented yet (see the sidecar issue); \
              its flags are accepted so that manifests parse"
-            .into()),
+                .into(),
+        ),
         Command::Help(text) => {
             print!("{text}");
             Ok(())

@@ -25,7 +25,10 @@ pub fn run(cfg: QueryConfig) -> Result<(), String> {
 pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> {
     crate::metrics::init();
     for name in &cfg.not_yet_supported {
-        log::warn("flag is accepted but not yet supported by Sluice; it has no effect", &[("flag", name)]);
+        log::warn(
+            "flag is accepted but not yet supported by Sluice; it has no effect",
+            &[("flag", name)],
+        );
     }
     let mut endpoints = Vec::new();
     for e in &cfg.endpoints {
@@ -90,7 +93,10 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
         }
     }
     global.ready.store(true, Ordering::Release);
-    log::info("listening", &[("http", &http), ("grpc", &grpc), ("shards", &shards)]);
+    log::info(
+        "listening",
+        &[("http", &http), ("grpc", &grpc), ("shards", &shards)],
+    );
     handles.join().map_err(|e| e.to_string())
 }
 
@@ -106,8 +112,10 @@ fn shard_main(
         extra(i)?;
     }
     let shard = api::Shard::new(global);
-    let http_l = rt::Listener::bind(http).map_err(|e| format!("listen on HTTP address {http}: {e}"))?;
-    let grpc_l = rt::Listener::bind(grpc).map_err(|e| format!("listen on gRPC address {grpc}: {e}"))?;
+    let http_l =
+        rt::Listener::bind(http).map_err(|e| format!("listen on HTTP address {http}: {e}"))?;
+    let grpc_l =
+        rt::Listener::bind(grpc).map_err(|e| format!("listen on gRPC address {grpc}: {e}"))?;
     rt::spawn(api::serve(http_l, shard)).detach();
     rt::spawn(serve_grpc(grpc_l)).detach();
     Ok(())
@@ -129,7 +137,13 @@ async fn serve_grpc(listener: rt::Listener) {
 struct QueryGrpc;
 
 impl Service for QueryGrpc {
-    fn call<'a>(&'a self, path: &'a str, _req: bytes::Bytes, _ctx: &'a CallContext, sink: &'a mut Sink) -> CallFuture<'a> {
+    fn call<'a>(
+        &'a self,
+        path: &'a str,
+        _req: bytes::Bytes,
+        _ctx: &'a CallContext,
+        sink: &'a mut Sink,
+    ) -> CallFuture<'a> {
         Box::pin(async move {
             match path {
                 crate::proto::paths::INFO_INFO => {
@@ -139,7 +153,9 @@ impl Service for QueryGrpc {
                     };
                     sink.send(&info).await
                 }
-                p => Err(Status::unimplemented(format!("{p} is not served by this querier yet"))),
+                p => Err(Status::unimplemented(format!(
+                    "{p} is not served by this querier yet"
+                ))),
             }
         })
     }

@@ -66,7 +66,9 @@ impl Channel {
     ) -> Result<Resp, Status> {
         let deadline = Instant::now() + timeout;
         let call = async {
-            let mut s = self.server_streaming::<Req, Resp>(path, req, deadline).await?;
+            let mut s = self
+                .server_streaming::<Req, Resp>(path, req, deadline)
+                .await?;
             let first = s.message().await?;
             let Some(m) = first else {
                 return Err(Status::internal(
@@ -95,12 +97,9 @@ impl Channel {
     ) -> Result<Streaming<Resp>, Status> {
         let left = deadline.saturating_duration_since(Instant::now());
         let start = async {
-            let mut send = self
-                .send
-                .clone()
-                .ready()
-                .await
-                .map_err(|e| Status::unavailable(format!("connection to {} closed: {e}", self.authority)))?;
+            let mut send = self.send.clone().ready().await.map_err(|e| {
+                Status::unavailable(format!("connection to {} closed: {e}", self.authority))
+            })?;
             let request = Request::post(format!("http://{}{}", self.authority, path))
                 .header("content-type", "application/grpc+proto")
                 .header("te", "trailers")
@@ -118,7 +117,10 @@ impl Channel {
             if parts.status != http::StatusCode::OK {
                 return Err(Status::new(
                     Code::from_http(parts.status.as_u16()),
-                    format!("unexpected HTTP status code received from server: {}", parts.status.as_u16()),
+                    format!(
+                        "unexpected HTTP status code received from server: {}",
+                        parts.status.as_u16()
+                    ),
                 ));
             }
             // A "trailers-only" response carries grpc-status in the headers.
@@ -184,7 +186,9 @@ impl<M: Message + Default> Streaming<M> {
                         .map_err(|e| h2_status(&e))?;
                     self.status = Some(match trailers.as_ref().and_then(status_from) {
                         Some(s) => s,
-                        None => Status::internal("server closed the stream without sending trailers"),
+                        None => {
+                            Status::internal("server closed the stream without sending trailers")
+                        }
                     });
                     self.done = true;
                 }
@@ -237,7 +241,10 @@ fn h2_status(e: &h2::Error) -> Status {
             h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
             _ => Code::Internal,
         };
-        return Status::new(code, format!("stream terminated by RST_STREAM with error code: {reason}"));
+        return Status::new(
+            code,
+            format!("stream terminated by RST_STREAM with error code: {reason}"),
+        );
     }
     Status::unavailable(format!("connection error: {e}"))
 }

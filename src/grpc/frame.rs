@@ -83,10 +83,7 @@ impl Decoder {
         if len > self.max {
             return Err(Status::new(
                 super::Code::ResourceExhausted,
-                format!(
-                    "received message larger than max ({len} vs. {})",
-                    self.max
-                ),
+                format!("received message larger than max ({len} vs. {})", self.max),
             ));
         }
         if self.buffered < HEADER_LEN + len {
@@ -147,7 +144,11 @@ impl Rope {
 
     /// Decodes the message as `M`.
     pub fn decode<M: Message + Default>(self) -> Result<M, Status> {
-        M::decode(self).map_err(|e| Status::internal(format!("grpc: failed to unmarshal the received message: {e}")))
+        M::decode(self).map_err(|e| {
+            Status::internal(format!(
+                "grpc: failed to unmarshal the received message: {e}"
+            ))
+        })
     }
 
     /// The message in one piece (copies only if it spans several frames).
@@ -195,7 +196,10 @@ impl Buf for Rope {
                 return out;
             }
         }
-        assert!(len <= self.remaining, "copy_to_bytes past the end of a Rope");
+        assert!(
+            len <= self.remaining,
+            "copy_to_bytes past the end of a Rope"
+        );
         let mut out = BytesMut::with_capacity(len);
         out.put((&mut *self).take(len));
         out.freeze()
@@ -264,7 +268,10 @@ mod tests {
     fn rejects_bad_frames() {
         let mut d = Decoder::new(10);
         d.push(Bytes::from_static(&[0, 0, 0, 0, 11]));
-        assert_eq!(d.next_message().unwrap_err().code, super::super::Code::ResourceExhausted);
+        assert_eq!(
+            d.next_message().unwrap_err().code,
+            super::super::Code::ResourceExhausted
+        );
         let mut d = Decoder::new(10);
         d.push(Bytes::from_static(&[1, 0, 0, 0, 1, 0]));
         assert!(d.next_message().is_err());
@@ -274,6 +281,11 @@ mod tests {
         // Garbage in a whole frame is a decode error, not a panic.
         let mut d = Decoder::new(100);
         d.push(Bytes::from_static(&[0, 0, 0, 0, 3, 0xff, 0xff, 0xff]));
-        assert!(d.next_message().unwrap().unwrap().decode::<Series>().is_err());
+        assert!(d
+            .next_message()
+            .unwrap()
+            .unwrap()
+            .decode::<Series>()
+            .is_err());
     }
 }

@@ -25,7 +25,13 @@ pub type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Status>> + 'a>>
 /// (`/thanos.Store/Series`).
 pub trait Service: 'static {
     /// Handles one call; unary methods send exactly one message.
-    fn call<'a>(&'a self, path: &'a str, request: Bytes, ctx: &'a CallContext, sink: &'a mut Sink) -> CallFuture<'a>;
+    fn call<'a>(
+        &'a self,
+        path: &'a str,
+        request: Bytes,
+        ctx: &'a CallContext,
+        sink: &'a mut Sink,
+    ) -> CallFuture<'a>;
 }
 
 /// What a call knows about itself.
@@ -104,8 +110,10 @@ impl Sink {
 
 fn grpc_response() -> Response<()> {
     let mut r = Response::new(());
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/grpc+proto"));
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/grpc+proto"),
+    );
     r
 }
 
@@ -155,7 +163,9 @@ async fn handle(
                 let result = match deadline {
                     Some(d) => rt::timeout(d.saturating_duration_since(Instant::now()), call)
                         .await
-                        .unwrap_or_else(|_| Err(Status::deadline_exceeded("context deadline exceeded"))),
+                        .unwrap_or_else(|_| {
+                            Err(Status::deadline_exceeded("context deadline exceeded"))
+                        }),
                     None => call.await,
                 };
                 result.err().unwrap_or_else(|| Status::new(Code::Ok, ""))
@@ -167,7 +177,10 @@ async fn handle(
 
 fn check_headers(parts: &http::request::Parts) -> Result<(), Status> {
     if parts.method != http::Method::POST {
-        return Err(Status::internal(format!("grpc: method {} is not POST", parts.method)));
+        return Err(Status::internal(format!(
+            "grpc: method {} is not POST",
+            parts.method
+        )));
     }
     let ct = parts
         .headers
@@ -175,7 +188,9 @@ fn check_headers(parts: &http::request::Parts) -> Result<(), Status> {
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if !ct.starts_with(b"application/grpc") {
-        return Err(Status::internal("grpc: content-type is not application/grpc"));
+        return Err(Status::internal(
+            "grpc: content-type is not application/grpc",
+        ));
     }
     if let Some(enc) = parts.headers.get("grpc-encoding") {
         if enc.as_bytes() != b"identity" {
@@ -189,12 +204,16 @@ fn check_headers(parts: &http::request::Parts) -> Result<(), Status> {
 }
 
 /// Reads the single request message of a unary or server-streaming call.
-async fn read_request(body: &mut h2::RecvStream, deadline: Option<Instant>) -> Result<Bytes, Status> {
+async fn read_request(
+    body: &mut h2::RecvStream,
+    deadline: Option<Instant>,
+) -> Result<Bytes, Status> {
     let mut decoder = Decoder::new(MAX_MESSAGE);
     let mut message = None;
     let read = async {
         while let Some(data) = body.data().await {
-            let data = data.map_err(|e| Status::new(Code::Cancelled, format!("reading request: {e}")))?;
+            let data =
+                data.map_err(|e| Status::new(Code::Cancelled, format!("reading request: {e}")))?;
             let _ = body.flow_control().release_capacity(data.len());
             decoder.push(data);
             if let Some(m) = decoder.next_message()? {
@@ -220,5 +239,6 @@ async fn read_request(body: &mut h2::RecvStream, deadline: Option<Instant>) -> R
 
 /// Decodes a request, mapping failures to `InvalidArgument`.
 pub fn decode_request<M: Message + Default>(b: Bytes) -> Result<M, Status> {
-    M::decode(b).map_err(|e| Status::invalid_argument(format!("grpc: error unmarshalling request: {e}")))
+    M::decode(b)
+        .map_err(|e| Status::invalid_argument(format!("grpc: error unmarshalling request: {e}")))
 }

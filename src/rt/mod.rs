@@ -170,10 +170,9 @@ where
     let pin = cpus.len() >= n;
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
-        let placement = if pin {
-            Placement::Fixed(cpus[i])
-        } else {
-            Placement::Unbound
+        let placement = match cpus.get(i) {
+            Some(&cpu) if pin => Placement::Fixed(cpu),
+            _ => Placement::Unbound,
         };
         let main = main.clone();
         let h = LocalExecutorBuilder::new(placement)

@@ -26,8 +26,9 @@ use crate::grpc::{CallContext, Code, Service, Sink, Status};
 use crate::labels::{self, Matcher};
 use crate::proto::paths;
 use crate::proto::thanos::{
-    chunk, info, series_response, AggrChunk, Chunk, InfoResponse as StoreInfoResponse, Label, LabelNamesRequest,
-    LabelNamesResponse, LabelValuesRequest, LabelValuesResponse, SeriesRequest, SeriesResponse, StoreType, ZLabelSet,
+    chunk, info, series_response, AggrChunk, Chunk, InfoResponse as StoreInfoResponse, Label,
+    LabelNamesRequest, LabelNamesResponse, LabelValuesRequest, LabelValuesResponse, SeriesRequest,
+    SeriesResponse, StoreType, ZLabelSet,
 };
 use crate::rt;
 
@@ -132,7 +133,11 @@ impl FakeStore {
     fn info(&self) -> info::InfoResponse {
         info::InfoResponse {
             label_sets: self.label_sets(),
-            component_type: self.table.component.clone().unwrap_or_else(|| "sidecar".into()),
+            component_type: self
+                .table
+                .component
+                .clone()
+                .unwrap_or_else(|| "sidecar".into()),
             store: Some(info::StoreInfo {
                 min_time: self.min_time.min(self.max_time),
                 max_time: i64::MAX,
@@ -170,10 +175,14 @@ impl FakeStore {
         if self.contradicts_external(ms) {
             return Vec::new();
         }
-        let strip = self.table.supports_without_replica_labels && !req.without_replica_labels.is_empty();
+        let strip =
+            self.table.supports_without_replica_labels && !req.without_replica_labels.is_empty();
         let mut out = Vec::new();
         for s in &self.series {
-            if s.max_time < req.min_time || s.min_time > req.max_time || !labels::matches_all(ms, &s.labels) {
+            if s.max_time < req.min_time
+                || s.min_time > req.max_time
+                || !labels::matches_all(ms, &s.labels)
+            {
                 continue;
             }
             let chunks: Vec<AggrChunk> = s
@@ -203,7 +212,9 @@ impl FakeStore {
         let req: SeriesRequest = decode_request(req)?;
         let ms = matchers(&req.matchers)?;
         if ms.is_empty() {
-            return Err(Status::invalid_argument("no matchers specified (excluding external labels)"));
+            return Err(Status::invalid_argument(
+                "no matchers specified (excluding external labels)",
+            ));
         }
         let b = &self.table.behaviour;
         for (frames, (labels, chunks)) in self.select(&req, &ms).into_iter().enumerate() {
@@ -221,7 +232,9 @@ impl FakeStore {
                 rt::sleep(b.delay_per_frame).await;
             }
             let msg = SeriesResponse {
-                result: Some(series_response::Result::Series(crate::proto::thanos::Series { labels, chunks })),
+                result: Some(series_response::Result::Series(
+                    crate::proto::thanos::Series { labels, chunks },
+                )),
             };
             sink.send(&msg).await?;
             rt::yield_if_needed().await;
@@ -262,10 +275,15 @@ impl FakeStore {
         })
     }
 
-    fn in_range<'a>(&'a self, start: i64, end: i64, ms: &'a [Matcher]) -> impl Iterator<Item = &'a Prepared> + 'a {
-        self.series
-            .iter()
-            .filter(move |s| s.max_time >= start && s.min_time <= end && labels::matches_all(ms, &s.labels))
+    fn in_range<'a>(
+        &'a self,
+        start: i64,
+        end: i64,
+        ms: &'a [Matcher],
+    ) -> impl Iterator<Item = &'a Prepared> + 'a {
+        self.series.iter().filter(move |s| {
+            s.max_time >= start && s.min_time <= end && labels::matches_all(ms, &s.labels)
+        })
     }
 }
 
@@ -314,7 +332,13 @@ pub fn encode_chunks(samples: &[(i64, f64)]) -> Result<Vec<AggrChunk>, String> {
 pub struct FakeService(pub Arc<FakeStore>);
 
 impl Service for FakeService {
-    fn call<'a>(&'a self, path: &'a str, request: Bytes, _ctx: &'a CallContext, sink: &'a mut Sink) -> CallFuture<'a> {
+    fn call<'a>(
+        &'a self,
+        path: &'a str,
+        request: Bytes,
+        _ctx: &'a CallContext,
+        sink: &'a mut Sink,
+    ) -> CallFuture<'a> {
         Box::pin(async move {
             let store = &self.0;
             let stall = store.table.behaviour.stall;
@@ -322,13 +346,18 @@ impl Service for FakeService {
                 rt::sleep(stall).await;
             }
             match path {
-                paths::INFO_INFO if store.table.behaviour.info_fails => Err(Status::unavailable("fake store is unhealthy")),
+                paths::INFO_INFO if store.table.behaviour.info_fails => {
+                    Err(Status::unavailable("fake store is unhealthy"))
+                }
                 paths::INFO_INFO => sink.send(&store.info()).await,
                 paths::STORE_INFO => sink.send(&store.legacy_info()).await,
                 paths::STORE_SERIES => store.series(request, sink).await,
                 paths::STORE_LABEL_NAMES => sink.send(&store.label_names(request)?).await,
                 paths::STORE_LABEL_VALUES => sink.send(&store.label_values(request)?).await,
-                other => Err(Status::new(Code::Unimplemented, format!("unknown method {other}"))),
+                other => Err(Status::new(
+                    Code::Unimplemented,
+                    format!("unknown method {other}"),
+                )),
             }
         })
     }
@@ -339,7 +368,9 @@ pub async fn serve(listener: rt::Listener, store: Arc<FakeStore>) {
     let service: Rc<dyn Service> = Rc::new(FakeService(store));
     loop {
         match listener.accept().await {
-            Ok(stream) => rt::spawn(crate::grpc::serve_connection(stream, service.clone())).detach(),
+            Ok(stream) => {
+                rt::spawn(crate::grpc::serve_connection(stream, service.clone())).detach()
+            }
             Err(_) => rt::sleep(Duration::from_millis(50)).await,
         }
     }

@@ -43,7 +43,10 @@ fn reference_deployment_args_start_the_querier() {
                 break;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "not ready after 20 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not ready after 20 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let r = sluice::testkit::http_request(addr, "GET", "/api/v1/status/flags", &[], None).unwrap();
@@ -85,7 +88,12 @@ fn version_and_help() {
     assert!(out.contains("build date"), "{out}");
     let (code, out, _) = run(&["query", "--help"]);
     assert_eq!(code, 0);
-    for flag in ["--query.replica-label", "--endpoint", "--store.sd-files", "--query.auto-downsampling"] {
+    for flag in [
+        "--query.replica-label",
+        "--endpoint",
+        "--store.sd-files",
+        "--query.auto-downsampling",
+    ] {
         assert!(out.contains(flag), "{flag} missing from --help");
     }
     assert!(out.contains("not yet supported"), "{out}");
@@ -107,7 +115,8 @@ fn kube_thanos_style_args_are_accepted() {
         "--query.lookback-delta=15m",
         "--query.promql-engine=thanos",
         "--no-query.partial-response",
-        "--store.response-timeout", "30s",
+        "--store.response-timeout",
+        "30s",
         "--help",
     ]);
     assert_eq!(code, 0, "{err}");

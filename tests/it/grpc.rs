@@ -9,8 +9,8 @@ use sluice::grpc::{Channel, Code, Status};
 use sluice::proto::paths;
 use sluice::proto::thanos::{
     info::{InfoRequest, InfoResponse},
-    label_matcher, series_response, LabelMatcher, LabelNamesRequest, LabelNamesResponse, SeriesRequest,
-    SeriesResponse,
+    label_matcher, series_response, LabelMatcher, LabelNamesRequest, LabelNamesResponse,
+    SeriesRequest, SeriesResponse,
 };
 use sluice::rt;
 use sluice::store::fake::{self, Behaviour, FakeStore, Table};
@@ -28,7 +28,9 @@ where
         let l = rt::Listener::bind(([127, 0, 0, 1], 0).into()).unwrap();
         let addr = l.local_addr().unwrap();
         let server = rt::spawn(fake::serve(l, Arc::clone(&s)));
-        rt::timeout(Duration::from_secs(30), f(addr)).await.expect("test ran past 30 s");
+        rt::timeout(Duration::from_secs(30), f(addr))
+            .await
+            .expect("test ran past 30 s");
         drop(server);
     })
     .unwrap();
@@ -49,7 +51,9 @@ fn select_all() -> SeriesRequest {
 
 async fn collect(c: &Channel, req: &SeriesRequest) -> Result<Vec<SeriesResponse>, Status> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut s = c.server_streaming::<_, SeriesResponse>(paths::STORE_SERIES, req, deadline).await?;
+    let mut s = c
+        .server_streaming::<_, SeriesResponse>(paths::STORE_SERIES, req, deadline)
+        .await?;
     let mut out = Vec::new();
     while let Some(m) = s.message().await? {
         out.push(m);
@@ -59,40 +63,62 @@ async fn collect(c: &Channel, req: &SeriesRequest) -> Result<Vec<SeriesResponse>
 
 #[test]
 fn unary_info_round_trip() {
-    with_store(store(("replica", "a"), series("up", 3, 10)), |addr| async move {
-        let c = Channel::connect(addr, Duration::from_secs(5)).await.unwrap();
-        let info: InfoResponse = c.unary(paths::INFO_INFO, &InfoRequest {}, Duration::from_secs(5)).await.unwrap();
-        assert_eq!(info.component_type, "sidecar");
-        assert_eq!(info.label_sets[0].labels[0].value, "a");
-        let store = info.store.unwrap();
-        assert_eq!(store.max_time, i64::MAX);
-        assert_eq!(store.min_time, 0);
-    });
+    with_store(
+        store(("replica", "a"), series("up", 3, 10)),
+        |addr| async move {
+            let c = Channel::connect(addr, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let info: InfoResponse = c
+                .unary(paths::INFO_INFO, &InfoRequest {}, Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert_eq!(info.component_type, "sidecar");
+            assert_eq!(info.label_sets[0].labels[0].value, "a");
+            let store = info.store.unwrap();
+            assert_eq!(store.max_time, i64::MAX);
+            assert_eq!(store.min_time, 0);
+        },
+    );
 }
 
 #[test]
 fn server_streaming_delivers_every_series_in_order() {
-    with_store(store(("replica", "a"), series("up", 500, 300)), |addr| async move {
-        let c = Channel::connect(addr, Duration::from_secs(5)).await.unwrap();
-        let got = collect(&c, &select_all()).await.unwrap();
-        assert_eq!(got.len(), 500);
-        let mut prev: Option<Vec<sluice::proto::thanos::Label>> = None;
-        for m in got {
-            let Some(series_response::Result::Series(s)) = m.result else { panic!("not a series") };
-            // 300 samples are three chunks of 120, 120 and 60.
-            assert_eq!(s.chunks.len(), 3);
-            let samples: usize = s
-                .chunks
-                .iter()
-                .map(|c| sluice::chunk::xor::decode_all(&c.raw.as_ref().unwrap().data).unwrap().len())
-                .sum();
-            assert_eq!(samples, 300);
-            if let Some(p) = prev {
-                assert_eq!(sluice::labels::compare(&p, &s.labels), std::cmp::Ordering::Less);
+    with_store(
+        store(("replica", "a"), series("up", 500, 300)),
+        |addr| async move {
+            let c = Channel::connect(addr, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let got = collect(&c, &select_all()).await.unwrap();
+            assert_eq!(got.len(), 500);
+            let mut prev: Option<Vec<sluice::proto::thanos::Label>> = None;
+            for m in got {
+                let Some(series_response::Result::Series(s)) = m.result else {
+                    panic!("not a series")
+                };
+                // 300 samples are three chunks of 120, 120 and 60.
+                assert_eq!(s.chunks.len(), 3);
+                let samples: usize = s
+                    .chunks
+                    .iter()
+                    .map(|c| {
+                        sluice::chunk::xor::decode_all(&c.raw.as_ref().unwrap().data)
+                            .unwrap()
+                            .len()
+                    })
+                    .sum();
+                assert_eq!(samples, 300);
+                if let Some(p) = prev {
+                    assert_eq!(
+                        sluice::labels::compare(&p, &s.labels),
+                        std::cmp::Ordering::Less
+                    );
+                }
+                prev = Some(s.labels);
             }
-            prev = Some(s.labels);
-        }
-    });
+        },
+    );
 }
 
 #[test]
@@ -100,11 +126,16 @@ fn error_status_arrives_in_trailers_after_some_frames() {
     let mut t = store(("replica", "a"), series("up", 10, 5));
     t.behaviour = Behaviour {
         fail_after_frames: Some(4),
-        fail_status: Some(Status::new(Code::ResourceExhausted, "limit 4 violated (got 5)")),
+        fail_status: Some(Status::new(
+            Code::ResourceExhausted,
+            "limit 4 violated (got 5)",
+        )),
         ..Default::default()
     };
     with_store(t, |addr| async move {
-        let c = Channel::connect(addr, Duration::from_secs(5)).await.unwrap();
+        let c = Channel::connect(addr, Duration::from_secs(5))
+            .await
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut s = c
             .server_streaming::<_, SeriesResponse>(paths::STORE_SERIES, &select_all(), deadline)
@@ -121,31 +152,43 @@ fn error_status_arrives_in_trailers_after_some_frames() {
 
 #[test]
 fn trailers_only_error_and_status_message_encoding() {
-    with_store(store(("replica", "a"), series("up", 1, 1)), |addr| async move {
-        let c = Channel::connect(addr, Duration::from_secs(5)).await.unwrap();
-        // No matchers at all: the store refuses, before any frame.
-        let err = collect(&c, &SeriesRequest::default()).await.unwrap_err();
-        assert_eq!(err.code, Code::InvalidArgument);
-        assert_eq!(err.message, "no matchers specified (excluding external labels)");
-        // A bad regex: the message survives percent-encoding.
-        let req = SeriesRequest {
-            matchers: vec![LabelMatcher {
-                r#type: label_matcher::Type::Re as i32,
-                name: "job".into(),
-                value: "(unclosed%".into(),
-            }],
-            ..select_all()
-        };
-        let err = collect(&c, &req).await.unwrap_err();
-        assert_eq!(err.code, Code::InvalidArgument);
-        assert!(err.message.contains("(unclosed%"), "{}", err.message);
-        // Unknown method.
-        let err = c
-            .unary::<_, LabelNamesResponse>("/thanos.Store/Nope", &LabelNamesRequest::default(), Duration::from_secs(5))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code, Code::Unimplemented);
-    });
+    with_store(
+        store(("replica", "a"), series("up", 1, 1)),
+        |addr| async move {
+            let c = Channel::connect(addr, Duration::from_secs(5))
+                .await
+                .unwrap();
+            // No matchers at all: the store refuses, before any frame.
+            let err = collect(&c, &SeriesRequest::default()).await.unwrap_err();
+            assert_eq!(err.code, Code::InvalidArgument);
+            assert_eq!(
+                err.message,
+                "no matchers specified (excluding external labels)"
+            );
+            // A bad regex: the message survives percent-encoding.
+            let req = SeriesRequest {
+                matchers: vec![LabelMatcher {
+                    r#type: label_matcher::Type::Re as i32,
+                    name: "job".into(),
+                    value: "(unclosed%".into(),
+                }],
+                ..select_all()
+            };
+            let err = collect(&c, &req).await.unwrap_err();
+            assert_eq!(err.code, Code::InvalidArgument);
+            assert!(err.message.contains("(unclosed%"), "{}", err.message);
+            // Unknown method.
+            let err = c
+                .unary::<_, LabelNamesResponse>(
+                    "/thanos.Store/Nope",
+                    &LabelNamesRequest::default(),
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, Code::Unimplemented);
+        },
+    );
 }
 
 #[test]
@@ -153,10 +196,16 @@ fn deadline_bounds_a_stalled_store() {
     let mut t = store(("replica", "a"), series("up", 1, 1));
     t.behaviour.stall = Duration::from_secs(20);
     with_store(t, |addr| async move {
-        let c = Channel::connect(addr, Duration::from_secs(5)).await.unwrap();
+        let c = Channel::connect(addr, Duration::from_secs(5))
+            .await
+            .unwrap();
         let started = Instant::now();
         let err = c
-            .unary::<_, InfoResponse>(paths::INFO_INFO, &InfoRequest {}, Duration::from_millis(300))
+            .unary::<_, InfoResponse>(
+                paths::INFO_INFO,
+                &InfoRequest {},
+                Duration::from_millis(300),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code, Code::DeadlineExceeded);
@@ -176,7 +225,9 @@ fn garbage_frame_is_an_error_not_a_crash() {
     let mut t = store(("replica", "a"), series("up", 5, 5));
     t.behaviour.garbage_after_frames = Some(2);
     with_store(t, |addr| async move {
-        let c = Channel::connect(addr, Duration::from_secs(5)).await.unwrap();
+        let c = Channel::connect(addr, Duration::from_secs(5))
+            .await
+            .unwrap();
         let err = collect(&c, &select_all()).await.unwrap_err();
         assert_eq!(err.code, Code::Internal);
         assert!(err.message.contains("unmarshal"), "{}", err.message);
@@ -188,15 +239,26 @@ fn large_message_spanning_many_frames() {
     // One series of 200k samples: a message of several MiB, far beyond one
     // HTTP/2 frame and the stream window.
     let mut big = series("big", 1, 200_000);
-    big[0].samples.iter_mut().for_each(|s| s.1 = (s.0 as f64).sqrt());
+    big[0]
+        .samples
+        .iter_mut()
+        .for_each(|s| s.1 = (s.0 as f64).sqrt());
     with_store(store(("replica", "a"), big), |addr| async move {
-        let c = Channel::connect(addr, Duration::from_secs(5)).await.unwrap();
+        let c = Channel::connect(addr, Duration::from_secs(5))
+            .await
+            .unwrap();
         let got = collect(&c, &select_all()).await.unwrap();
-        let Some(series_response::Result::Series(s)) = &got[0].result else { panic!() };
+        let Some(series_response::Result::Series(s)) = &got[0].result else {
+            panic!()
+        };
         let n: usize = s
             .chunks
             .iter()
-            .map(|c| sluice::chunk::xor::decode_all(&c.raw.as_ref().unwrap().data).unwrap().len())
+            .map(|c| {
+                sluice::chunk::xor::decode_all(&c.raw.as_ref().unwrap().data)
+                    .unwrap()
+                    .len()
+            })
             .sum();
         assert_eq!(n, 200_000);
     });

@@ -2,6 +2,9 @@
 //! network test uses 127.0.0.1 only, picks ports through the kernel where
 //! it can, and is bounded in time.
 
+// A failed unwrap in a test is a failed test, with its reason printed.
+#![allow(clippy::unwrap_used)]
+
 mod api;
 mod cli;
 mod grpc;

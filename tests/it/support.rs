@@ -14,8 +14,14 @@ pub fn ls(pairs: &[(&str, &str)]) -> Vec<Label> {
 pub fn series(name: &str, n: usize, samples: usize) -> Vec<FakeSeries> {
     (0..n)
         .map(|i| FakeSeries {
-            labels: ls(&[("__name__", name), ("instance", &format!("host-{i:04}")), ("job", "node")]),
-            samples: (0..samples as i64).map(|k| (k * 15_000, (k + i as i64) as f64)).collect(),
+            labels: ls(&[
+                ("__name__", name),
+                ("instance", &format!("host-{i:04}")),
+                ("job", "node"),
+            ]),
+            samples: (0..samples as i64)
+                .map(|k| (k * 15_000, (k + i as i64) as f64))
+                .collect(),
         })
         .collect()
 }
