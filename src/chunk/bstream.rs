@@ -222,20 +222,30 @@ impl<'a> BitReader<'a> {
     /// Panics if `n` is greater than 64, which is a bug in the caller.
     #[inline]
     pub fn read_bits(&mut self, n: u32) -> Result<u64, EndOfStream> {
-        assert!(n <= 64, "cannot read {n} bits into a u64");
-        if n == 0 {
-            return Ok(0);
+        if n <= 56 {
+            self.read_short(n)
+        } else {
+            self.read_long(n)
         }
-        if n > 56 {
-            // A refill guarantees only 56 staged bits, so split long reads.
-            let high = self.read_bits(n - 32)?;
-            let low = self.read_bits(32)?;
-            return Ok((high << 32) | low);
-        }
+    }
+
+    /// Reads up to 56 bits, the most one refill is sure to stage. Kept small
+    /// and free of recursion so that it inlines into the decoder.
+    #[inline]
+    fn read_short(&mut self, n: u32) -> Result<u64, EndOfStream> {
         self.ensure(n)?;
-        let value = self.buf >> (64 - n);
+        // A shift by 64 (n == 0) would overflow; it must yield 0.
+        let value = self.buf.checked_shr(64 - n).unwrap_or(0);
         self.consume(n);
         Ok(value)
+    }
+
+    /// Reads 57..=64 bits as two shorter reads.
+    fn read_long(&mut self, n: u32) -> Result<u64, EndOfStream> {
+        assert!(n <= 64, "cannot read {n} bits into a u64");
+        let high = self.read_short(n - 32)?;
+        let low = self.read_short(32)?;
+        Ok((high << 32) | low)
     }
 
     /// Reads a unary prefix: counts one bits until a zero bit or until `max`

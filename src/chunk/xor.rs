@@ -8,11 +8,12 @@
 //!
 //! A chunk starts with the number of samples as a 2-byte big-endian integer.
 //! A bit stream follows, written most-significant bit first and padded with
-//! zero bits to a whole byte. Prometheus writes varint bytes and any run of
-//! 8 bits as whole bytes, and its writer appends the following byte as soon
-//! as a whole byte lands on a byte boundary; so a chunk whose last write was
-//! such an aligned whole-byte write ends in one extra zero byte that holds
-//! no bits. A one-sample chunk, for instance, is the header, the varint, the
+//! zero bits to a whole byte. One quirk of Prometheus's bit writer shows in
+//! the bytes: it emits varint bytes, and each full 8 bits of a longer field,
+//! as whole-byte steps, and such a step always appends the byte after it.
+//! So when the last field of a chunk ends on a byte boundary through a
+//! whole-byte step, the chunk ends in one extra zero byte that holds no
+//! bits. A one-sample chunk, for instance, is the header, the varint, the
 //! 8 value bytes and a 0x00. Decoders ignore bytes after the last sample.
 //! The samples are:
 //!
