@@ -129,6 +129,7 @@ pub async fn connect(addr: SocketAddr, within: Duration) -> io::Result<Stream> {
 /// Runs `fut` to completion on a new single executor on the current thread.
 /// Used by tests, benches and one-shot commands.
 pub fn block_on<T>(fut: impl Future<Output = T>) -> Result<T, RuntimeError> {
+    preflight::raise_memlock();
     let ex = LocalExecutorBuilder::new(Placement::Unbound)
         .make()
         .map_err(|e| preflight::diagnose(&e.to_string()))?;

@@ -22,8 +22,55 @@ impl fmt::Display for RuntimeError {
 
 impl std::error::Error for RuntimeError {}
 
+/// glommio refuses to start below this RLIMIT_MEMLOCK (glommio 0.9
+/// `sys/uring.rs`, `MIN_MEMLOCK_LIMIT`).
+const MIN_MEMLOCK: u64 = 512 * 1024;
+
+/// Raises the soft RLIMIT_MEMLOCK to the hard limit, as databases on
+/// io_uring do: container runtimes often start processes with a 64 KiB soft
+/// limit and a larger hard one. Returns the soft limit in force afterwards.
+pub fn raise_memlock() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and pass by pointer;
+    // RLIMIT_MEMLOCK is a valid resource.
+    #[allow(unsafe_code)]
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0;
+    if !ok {
+        return None;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct; raising the soft limit up
+        // to the hard limit needs no privilege.
+        #[allow(unsafe_code)]
+        let ok = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) } == 0;
+        if ok {
+            return Some(raised.rlim_cur);
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
 /// Builds one executor on a scratch thread to see whether io_uring works.
 pub fn check() -> Result<(), RuntimeError> {
+    if let Some(limit) = raise_memlock() {
+        if limit < MIN_MEMLOCK {
+            return Err(RuntimeError {
+                message: format!(
+                    "cannot start the runtime: too little locked memory for io_uring \
+                     (RLIMIT_MEMLOCK is {limit} bytes, at least {MIN_MEMLOCK} are needed); \
+                     raise it (ulimit -l, or the container runtime's memlock rlimit, \
+                     e.g. containerd's LimitMEMLOCK=infinity)"
+                ),
+            });
+        }
+    }
     let probe = std::thread::Builder::new()
         .name("sluice-preflight".into())
         .spawn(|| {
@@ -54,7 +101,7 @@ pub fn diagnose(err: &str) -> RuntimeError {
     } else if lower.contains("memlock") || lower.contains("locked memory") {
         format!(
             "too little locked memory for io_uring rings (RLIMIT_MEMLOCK is {}); \
-             raise it (ulimit -l, or the container's memlock rlimit) to at least 8 MiB",
+             raise it (ulimit -l, or the container's memlock rlimit) to at least 512 KiB",
             memlock_limit().unwrap_or_else(|| "unknown".into())
         )
     } else if seccomp_filtered()

@@ -122,3 +122,16 @@ fn kube_thanos_style_args_are_accepted() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("usage"), "{out}");
 }
+
+#[test]
+fn too_little_locked_memory_is_a_clear_start_up_error() {
+    // A hard RLIMIT_MEMLOCK of 100 KiB: below what io_uring rings need.
+    let out = Command::new("sh")
+        .args(["-c", &format!("ulimit -l 100 && exec {BIN} query --http-address=127.0.0.1:0 --grpc-address=127.0.0.1:0")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("RLIMIT_MEMLOCK is 102400 bytes"), "{err}");
+    assert!(err.contains("ulimit -l"), "{err}");
+}
