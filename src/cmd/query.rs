@@ -107,7 +107,9 @@ fn concrete_port(addr: SocketAddr) -> Result<SocketAddr, String> {
         return Ok(addr);
     }
     let probe = std::net::TcpListener::bind(addr).map_err(|e| format!("listen on {addr}: {e}"))?;
-    probe.local_addr().map_err(|e| format!("listen on {addr}: {e}"))
+    probe
+        .local_addr()
+        .map_err(|e| format!("listen on {addr}: {e}"))
 }
 
 /// Binds this shard's listeners and spawns its servers.
