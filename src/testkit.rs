@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::api::{self, ApiConfig, Global};
+use crate::endpoint::set::{EndpointSet, SetOptions};
 use crate::rt;
 use crate::store::fake::{self, FakeStore, Table};
 
@@ -31,6 +32,10 @@ pub struct ClusterOptions {
     pub partial_response: bool,
     /// Endpoints that are not fake stores (e.g. a dead address).
     pub extra_endpoints: Vec<String>,
+    /// Whether the extra endpoints are strict (always queried).
+    pub extra_strict: bool,
+    pub response_timeout: Duration,
+    pub limits: crate::fanout::Limits,
 }
 
 impl Default for ClusterOptions {
@@ -40,6 +45,9 @@ impl Default for ClusterOptions {
             query_timeout: Duration::from_secs(10),
             partial_response: true,
             extra_endpoints: Vec::new(),
+            extra_strict: false,
+            response_timeout: Duration::ZERO,
+            limits: Default::default(),
         }
     }
 }
@@ -112,12 +120,28 @@ async fn bind_all(
         addrs.push(l.local_addr().map_err(|e| e.to_string())?);
         rt::spawn(fake::serve(l, s)).detach();
     }
-    let mut endpoints: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-    endpoints.extend(opts.extra_endpoints.iter().cloned());
+    let mut specs: Vec<(String, bool)> = addrs.iter().map(|a| (a.to_string(), false)).collect();
+    specs.extend(
+        opts.extra_endpoints
+            .iter()
+            .map(|a| (a.clone(), opts.extra_strict)),
+    );
+    let set = EndpointSet::new(SetOptions {
+        info_timeout: Duration::from_secs(2),
+        unhealthy_timeout: Duration::from_secs(300),
+    });
+    let pool = crate::endpoint::Pool::new();
+    set.update(&pool, &specs).await;
+    {
+        let set = set.clone();
+        rt::spawn(async move { set.run(pool, move || specs.clone()).await }).detach();
+    }
     let global = Arc::new(Global {
+        endpoints: set,
         cfg: ApiConfig {
-            endpoints,
             replica_labels: opts.replica_labels,
+            response_timeout: opts.response_timeout,
+            limits: opts.limits,
             query_timeout: opts.query_timeout,
             partial_response: opts.partial_response,
             disable_cors: false,

@@ -35,8 +35,12 @@ const MAX_FORM_BODY: usize = 10 << 20;
 /// What the HTTP API needs from the command line.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    pub endpoints: Vec<String>,
+    /// `--query.replica-label`: the default of `replicaLabels[]`.
     pub replica_labels: Vec<String>,
+    /// `--store.response-timeout` (zero: none).
+    pub response_timeout: Duration,
+    /// Per-query fetch limits.
+    pub limits: crate::fanout::Limits,
     pub query_timeout: Duration,
     pub partial_response: bool,
     pub disable_cors: bool,
@@ -51,6 +55,8 @@ pub struct ApiConfig {
 pub struct Global {
     pub cfg: ApiConfig,
     pub ready: AtomicBool,
+    /// The stores, refreshed by the endpoint loop.
+    pub endpoints: Arc<crate::endpoint::set::EndpointSet>,
 }
 
 /// One shard's view: the shared read-only config and its own connections.

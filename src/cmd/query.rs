@@ -7,7 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use crate::api::{self, ApiConfig, Global};
-use crate::flags::query::{is_dynamic, QueryConfig};
+use crate::discovery::{FileSd, Provider, Resolver};
+use crate::endpoint::set::{EndpointSet, SetOptions};
+use crate::endpoint::Pool;
+use crate::fanout::Limits;
+use crate::flags::query::QueryConfig;
 use crate::grpc::server::CallFuture;
 use crate::grpc::{CallContext, Service, Sink, Status};
 use crate::{log, rt};
@@ -30,25 +34,28 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
             &[("flag", name)],
         );
     }
-    let mut endpoints = Vec::new();
-    for e in &cfg.endpoints {
-        if is_dynamic(e) {
-            log::warn(
-                "DNS service discovery is not yet supported by Sluice; endpoint ignored",
-                &[("endpoint", e)],
-            );
-        } else {
-            endpoints.push(e.clone());
-        }
+    for (name, why) in &cfg.ignored {
+        log::info(
+            "flag is accepted and ignored",
+            &[("flag", name), ("reason", why)],
+        );
     }
-    endpoints.extend(cfg.strict_endpoints.iter().cloned());
     let http = concrete_port(super::listen_addr(&cfg.http_address)?)?;
     let grpc = concrete_port(super::listen_addr(&cfg.grpc_address)?)?;
     let shards = super::shard_count(cfg.cores);
+    let endpoints = EndpointSet::new(SetOptions {
+        info_timeout: cfg.info_timeout,
+        unhealthy_timeout: cfg.unhealthy_timeout,
+    });
     let global = Arc::new(Global {
         cfg: ApiConfig {
-            endpoints: endpoints.clone(),
             replica_labels: cfg.replica_labels.clone(),
+            response_timeout: cfg.store_response_timeout,
+            limits: Limits {
+                series: cfg.limit_series,
+                samples: cfg.limit_samples,
+                bytes: cfg.limit_bytes,
+            },
             query_timeout: cfg.query_timeout,
             partial_response: cfg.partial_response,
             disable_cors: cfg.disable_cors,
@@ -56,6 +63,7 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
             flags: cfg.flags_map.clone(),
         },
         ready: AtomicBool::new(false),
+        endpoints,
     });
     log::info(
         "starting query node",
@@ -63,20 +71,27 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
             ("http", &http),
             ("grpc", &grpc),
             ("shards", &shards),
-            ("endpoints", &endpoints.join(",")),
+            ("endpoints", &cfg.endpoints.join(",")),
             ("replica_labels", &cfg.replica_labels.join(",")),
         ],
     );
     let (bound_tx, bound_rx) = mpsc::channel::<Result<usize, String>>();
     let g = global.clone();
+    let discovery = Arc::new(Discovery::from(&cfg));
     let handles = rt::start_shards(shards, move |i| {
         let g = g.clone();
         let bound_tx = bound_tx.clone();
         let extra = extra.clone();
+        let discovery = discovery.clone();
         async move {
             rt::set_shard_id(i);
-            let r = shard_main(i, http, grpc, g, extra);
+            let r = shard_main(i, http, grpc, g.clone(), extra);
             let ok = r.is_ok();
+            if ok && i == 0 {
+                // Shard 0 is the control plane: discovery and the endpoint
+                // set live here; other shards read its snapshots.
+                control_plane(discovery, g).await;
+            }
             let _ = bound_tx.send(r.map(|()| i));
             if ok {
                 // Serve until the process ends.
@@ -98,6 +113,82 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
         &[("http", &http), ("grpc", &grpc), ("shards", &shards)],
     );
     handles.join().map_err(|e| e.to_string())
+}
+
+/// Where endpoint addresses come from.
+#[derive(Debug, Clone)]
+struct Discovery {
+    /// `--endpoint` and `--store` (static or `dns+`/`dnssrv+`/...).
+    endpoints: Vec<String>,
+    /// `--endpoint-strict` and `--store-strict`.
+    strict: Vec<String>,
+    sd_files: Vec<String>,
+    sd_interval: std::time::Duration,
+    dns_interval: std::time::Duration,
+}
+
+impl From<&QueryConfig> for Discovery {
+    fn from(cfg: &QueryConfig) -> Discovery {
+        Discovery {
+            endpoints: cfg.endpoints.clone(),
+            strict: cfg.strict_endpoints.clone(),
+            sd_files: cfg.sd_files.clone(),
+            sd_interval: cfg.sd_interval,
+            dns_interval: cfg.sd_dns_interval,
+        }
+    }
+}
+
+/// Starts DNS and file discovery and the endpoint refresh loop on this
+/// shard; returns after the first refresh, so the querier is ready with its
+/// stores known (as Thanos v0.40+ does; v0.31 did not wait).
+async fn control_plane(d: Arc<Discovery>, global: Arc<Global>) {
+    let interval = if d.dns_interval.is_zero() {
+        crate::discovery::provider::DEFAULT_INTERVAL
+    } else {
+        d.dns_interval
+    };
+    let provider = Rc::new(Provider::new(
+        Resolver::system(),
+        d.endpoints.clone(),
+        interval,
+    ));
+    if let Err(e) = provider.refresh().await {
+        log::error("failed to resolve addresses for endpoints", &[("err", &e)]);
+    }
+    {
+        let p = provider.clone();
+        rt::spawn(async move { p.run().await }).detach();
+    }
+    if !d.sd_files.is_empty() {
+        let p = provider.clone();
+        let files = FileSd::new(d.sd_files.clone());
+        let every = d.sd_interval;
+        rt::spawn(async move {
+            files
+                .run(&p, every, crate::discovery::file_sd::DEFAULT_POLL)
+                .await
+        })
+        .detach();
+    }
+    let strict = d.strict.clone();
+    let specs = move || {
+        let mut v: Vec<(String, bool)> = strict.iter().map(|a| (a.clone(), true)).collect();
+        for a in provider.addresses() {
+            if !v.iter().any(|(x, _)| *x == a) {
+                v.push((a, false));
+            }
+        }
+        v
+    };
+    let pool = Pool::new();
+    let set = global.endpoints.clone();
+    set.update(&pool, &specs()).await;
+    rt::spawn(async move {
+        rt::sleep(crate::endpoint::set::REFRESH).await;
+        set.run(pool, specs).await;
+    })
+    .detach();
 }
 
 /// Every shard binds the same address with SO_REUSEPORT, so port 0 ("any

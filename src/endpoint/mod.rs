@@ -4,6 +4,8 @@
 //! shards. A connection that fails is dropped from the pool and the next call
 //! dials again. Every error a call returns names the endpoint it came from.
 
+pub mod set;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -128,6 +130,18 @@ impl Pool {
             c.unary(paths::STORE_LABEL_VALUES, req, timeout).await
         })
         .await
+    }
+
+    /// Any unary call.
+    pub async fn unary_call<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        addr: &str,
+        path: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, StoreError> {
+        self.with_channel(addr, |c| async move { c.unary(path, req, timeout).await })
+            .await
     }
 
     /// `thanos.info.Info/Info`.

@@ -163,9 +163,11 @@ const ENDPOINT_FLAGS: &[FlagSpec] = &[
     FlagSpec::new("exemplar", Kind::Address, PER_API_ADDRESSES).placeholder("<exemplar>").hidden(),
     FlagSpec::new("target", Kind::Address, PER_API_ADDRESSES).placeholder("<target>").hidden(),
     FlagSpec::new("store.sd-files", Kind::Strings, "File (or glob) with StoreAPI addresses in Prometheus file_sd format (repeatable).")
-        .placeholder("<path>"),
+        .placeholder("<path>")
+        .implemented(),
     FlagSpec::new("store.sd-interval", Kind::Duration, "How often the --store.sd-files are re-read even without a change notification.")
-        .defaults(&["5m"]),
+        .defaults(&["5m"])
+        .implemented(),
     FlagSpec::new("store.sd-dns-interval", Kind::Duration, "How often DNS names of endpoints are resolved again.")
         .defaults(&["30s"])
         .implemented(),
@@ -211,15 +213,21 @@ const FANOUT_FLAGS: &[FlagSpec] = &[
         .defaults(&["100", "1000", "10000", "100000", "1000000"]),
     FlagSpec::new("query.telemetry.request-series-seconds-quantiles", Kind::Ints, "Bucket bounds of the metric of series touched per query.")
         .defaults(&["10", "100", "1000", "10000", "100000"]),
-    FlagSpec::new("store.limits.request-series", Kind::Uint, "Most series one Series call to this querier's StoreAPI may return; 0 means no limit.")
-        .defaults(&["0"]),
-    FlagSpec::new("store.limits.request-samples", Kind::Uint, "Most samples one Series call to this querier's StoreAPI may return, counted as chunks of 120 samples; 0 means no limit.")
-        .defaults(&["0"]),
+    FlagSpec::new("store.limits.request-series", Kind::Uint, "Most series one query (and one Series call to this querier's StoreAPI) may fetch from stores; 0 means no limit.")
+        .defaults(&["0"])
+        .implemented(),
+    FlagSpec::new("store.limits.request-samples", Kind::Uint, "Most samples one query (and one Series call to this querier's StoreAPI) may fetch from stores, counted from the chunks' headers; 0 means no limit.")
+        .defaults(&["0"])
+        .implemented(),
 ];
 
 /// Sluice's own flags.
 const SLUICE_FLAGS: &[FlagSpec] = &[
     FlagSpec::new("runtime.cores", Kind::Int, "Executor threads to run, one per core; 0 uses every core the CPU affinity mask and the cgroup CPU quota allow.")
+        .defaults(&["0"])
+        .implemented()
+        .extension(),
+    FlagSpec::new("store.limits.request-bytes", Kind::Uint, "Most bytes of labels and chunks one query may fetch from stores; 0 means no limit.")
         .defaults(&["0"])
         .implemented()
         .extension(),
@@ -286,6 +294,16 @@ pub struct QueryConfig {
     pub sd_dns_interval: Duration,
     /// `--store.unhealthy-timeout`.
     pub unhealthy_timeout: Duration,
+    /// `--store.sd-files`.
+    pub sd_files: Vec<String>,
+    /// `--store.sd-interval`.
+    pub sd_interval: Duration,
+    /// `--store.limits.request-series`, 0 = none.
+    pub limit_series: u64,
+    /// `--store.limits.request-samples`, 0 = none.
+    pub limit_samples: u64,
+    /// `--store.limits.request-bytes` (Sluice), 0 = none.
+    pub limit_bytes: u64,
     /// `--endpoint.info-timeout`.
     pub info_timeout: Duration,
     /// `--query.default-step`.
@@ -332,6 +350,11 @@ impl QueryConfig {
             disable_cors: flags.bool("web.disable-cors")?,
             metadata_default_time_range: flags.duration("query.metadata.default-time-range")?,
             sd_dns_interval: flags.duration("store.sd-dns-interval")?,
+            sd_files: flags.list("store.sd-files")?.to_vec(),
+            sd_interval: flags.duration("store.sd-interval")?,
+            limit_series: flags.uint("store.limits.request-series")?,
+            limit_samples: flags.uint("store.limits.request-samples")?,
+            limit_bytes: flags.uint("store.limits.request-bytes")?,
             unhealthy_timeout: flags.duration("store.unhealthy-timeout")?,
             info_timeout: flags.duration("endpoint.info-timeout")?,
             default_step: flags.duration("query.default-step")?,

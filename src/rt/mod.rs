@@ -5,8 +5,9 @@
 //! its connections to stores and its caches; shards share nothing mutable on
 //! the request path. Everything outside this module sees only the small
 //! vocabulary below: [`spawn`], [`sleep`], [`timeout`], [`yield_if_needed`],
-//! [`Listener`], [`connect`], [`block_on`] and [`start_shards`]. Moving to
-//! another executor means rewriting this module and nothing else.
+//! [`Listener`], [`connect`], [`UdpSocket`], [`block_on`] and
+//! [`start_shards`]. Moving to another executor means rewriting this module
+//! and nothing else.
 //!
 //! Streams are exposed with tokio's `AsyncRead`/`AsyncWrite` traits (through
 //! tokio-util's compat adapter) because h2 and hyper speak those; no tokio
@@ -124,6 +125,41 @@ pub async fn connect(addr: SocketAddr, within: Duration) -> io::Result<Stream> {
         .map_err(io::Error::from)?;
     s.set_nodelay(true).map_err(io::Error::from)?;
     Ok(s.compat())
+}
+
+/// A UDP socket on the current shard (used by the DNS client and the test
+/// DNS server).
+///
+/// Unlike glommio's own `UdpSocket::bind`, this one does not set
+/// SO_REUSEPORT: with it, Linux may hand a port-0 bind a port that another
+/// socket of this process already holds, and datagrams would then be spread
+/// over both sockets.
+pub struct UdpSocket(glommio::net::UdpSocket);
+
+impl UdpSocket {
+    /// Binds `addr` (port 0 picks a free port).
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let std = std::net::UdpSocket::bind(addr)?;
+        Ok(UdpSocket(glommio::net::UdpSocket::from(
+            socket2::Socket::from(std),
+        )))
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr().map_err(io::Error::from)
+    }
+
+    /// Sends one datagram to `to`.
+    pub async fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.0.send_to(buf, to).await.map_err(io::Error::from)
+    }
+
+    /// Receives one datagram into `buf`; the excess of a longer datagram is
+    /// discarded. Returns its length and sender.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.0.recv_from(buf).await.map_err(io::Error::from)
+    }
 }
 
 /// Runs `fut` to completion on a new single executor on the current thread.

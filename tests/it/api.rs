@@ -246,8 +246,11 @@ fn dead_store_is_a_warning_or_an_error() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
+    // A strict endpoint is queried even though its Info fails (a
+    // non-strict one would never join the endpoint set).
     let opts = ClusterOptions {
         extra_endpoints: vec![dead.clone()],
+        extra_strict: true,
         ..Default::default()
     };
     let c = Cluster::start(ha_pair(), opts).unwrap();
