@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::api::{self, ApiConfig, Global};
+use crate::endpoint::control::{control_plane, Discovery};
 use crate::endpoint::set::{EndpointSet, SetOptions};
 use crate::rt;
 use crate::store::fake::{self, FakeStore, Table};
@@ -36,6 +37,13 @@ pub struct ClusterOptions {
     pub extra_strict: bool,
     pub response_timeout: Duration,
     pub limits: crate::fanout::Limits,
+    /// `dns+`/`dnssrv+` endpoints, resolved with `resolv_conf`.
+    pub dynamic_endpoints: Vec<String>,
+    pub resolv_conf: Option<crate::discovery::ResolvConf>,
+    pub sd_files: Vec<String>,
+    /// Endpoint refresh and DNS interval (Thanos: 5 s and 30 s).
+    pub refresh: Duration,
+    pub unhealthy_timeout: Duration,
 }
 
 impl Default for ClusterOptions {
@@ -48,6 +56,11 @@ impl Default for ClusterOptions {
             extra_strict: false,
             response_timeout: Duration::ZERO,
             limits: Default::default(),
+            dynamic_endpoints: Vec::new(),
+            resolv_conf: None,
+            sd_files: Vec::new(),
+            refresh: Duration::from_millis(200),
+            unhealthy_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -113,29 +126,53 @@ async fn bind_all(
     stores: Vec<Arc<FakeStore>>,
     opts: ClusterOptions,
 ) -> Result<(SocketAddr, Vec<SocketAddr>), String> {
-    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut addrs = Vec::new();
     for s in stores {
-        let l = rt::Listener::bind(loopback).map_err(|e| e.to_string())?;
-        addrs.push(l.local_addr().map_err(|e| e.to_string())?);
-        rt::spawn(fake::serve(l, s)).detach();
+        addrs.push(serve_store(s)?);
     }
-    let mut specs: Vec<(String, bool)> = addrs.iter().map(|a| (a.to_string(), false)).collect();
-    specs.extend(
-        opts.extra_endpoints
-            .iter()
-            .map(|a| (a.clone(), opts.extra_strict)),
-    );
+    let http = start_querier(&addrs, opts).await?;
+    Ok((http, addrs))
+}
+
+/// Serves a fake store on a free loopback port of the current executor.
+pub fn serve_store(store: Arc<FakeStore>) -> Result<SocketAddr, String> {
+    let l = rt::Listener::bind(([127, 0, 0, 1], 0).into()).map_err(|e| e.to_string())?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    rt::spawn(fake::serve(l, store)).detach();
+    Ok(addr)
+}
+
+/// Starts a querier on the current executor over `stores` (and the
+/// options' other endpoints); returns its HTTP address once its endpoint
+/// set has been refreshed once.
+pub async fn start_querier(
+    stores: &[SocketAddr],
+    opts: ClusterOptions,
+) -> Result<SocketAddr, String> {
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let addrs = stores;
+    let mut endpoints: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    endpoints.extend(opts.dynamic_endpoints.iter().cloned());
+    let mut strict = Vec::new();
+    if opts.extra_strict {
+        strict.extend(opts.extra_endpoints.iter().cloned());
+    } else {
+        endpoints.extend(opts.extra_endpoints.iter().cloned());
+    }
     let set = EndpointSet::new(SetOptions {
         info_timeout: Duration::from_secs(2),
-        unhealthy_timeout: Duration::from_secs(300),
+        unhealthy_timeout: opts.unhealthy_timeout,
+        refresh: opts.refresh,
     });
-    let pool = crate::endpoint::Pool::new();
-    set.update(&pool, &specs).await;
-    {
-        let set = set.clone();
-        rt::spawn(async move { set.run(pool, move || specs.clone()).await }).detach();
-    }
+    let discovery = Discovery {
+        endpoints,
+        strict,
+        sd_files: opts.sd_files.clone(),
+        sd_interval: Duration::from_secs(300),
+        dns_interval: opts.refresh,
+        resolv_conf: opts.resolv_conf.clone(),
+    };
+    control_plane(&discovery, set.clone()).await;
     let global = Arc::new(Global {
         endpoints: set,
         cfg: ApiConfig {
@@ -153,7 +190,19 @@ async fn bind_all(
     let l = rt::Listener::bind(loopback).map_err(|e| e.to_string())?;
     let http = l.local_addr().map_err(|e| e.to_string())?;
     rt::spawn(api::serve(l, api::Shard::new(global))).detach();
-    Ok((http, addrs))
+    Ok(http)
+}
+
+/// [`http_request`] from inside an executor: the blocking call runs on a
+/// thread of its own while the executor keeps serving.
+pub async fn http_get_async(addr: SocketAddr, path: &str) -> Result<HttpResponse, String> {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let path = path.to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(http_request(addr, "GET", &path, &[], None));
+    });
+    rx.await
+        .map_err(|_| "the request thread died".to_string())?
 }
 
 /// A response read by [`http_request`].

@@ -153,6 +153,7 @@ async fn route(req: Request<Incoming>, shard: &Rc<Shard>) -> (&'static str, Resp
         "/metrics" if get_only => ("metrics", metrics()),
         "/api/v1/status/buildinfo" if get_only => ("status_build", buildinfo()),
         "/api/v1/status/flags" if get_only => ("status_flags", flags(shard)),
+        "/api/v1/stores" if get_only => ("stores", stores(shard)),
         "/api/v1/series" if get_post => ("series", run(req, shard.clone(), Api::Series).await),
         "/api/v1/labels" if get_post => ("label_names", run(req, shard.clone(), Api::Labels).await),
         p if p.starts_with("/api/v1/") && method == Method::OPTIONS => {
@@ -364,6 +365,65 @@ fn buildinfo() -> Response<Body> {
     }
     out.push(b'}');
     json_ok(out)
+}
+
+/// `/api/v1/stores`: endpoints grouped by component type (Thanos v0.31
+/// `pkg/api/query/v1.go` `stores`); those whose type was never learned are
+/// left out.
+fn stores(shard: &Shard) -> Response<Body> {
+    let snap = shard.global.endpoints.snapshot();
+    let mut by_type: std::collections::BTreeMap<&str, Vec<&crate::endpoint::set::Endpoint>> =
+        Default::default();
+    for e in &snap.endpoints {
+        if let Some(c) = &e.component {
+            by_type.entry(c.as_str()).or_default().push(e);
+        }
+    }
+    let mut out = vec![b'{'];
+    for (i, (kind, mut eps)) in by_type.into_iter().enumerate() {
+        eps.sort_by(|a, b| a.addr.cmp(&b.addr));
+        if i > 0 {
+            out.push(b',');
+        }
+        json::write_str(&mut out, kind);
+        out.extend_from_slice(b":[");
+        for (j, e) in eps.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            store_status(&mut out, e);
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+    json_ok(out)
+}
+
+fn store_status(out: &mut Vec<u8>, e: &crate::endpoint::set::Endpoint) {
+    out.extend_from_slice(b"{\"name\":");
+    json::write_str(out, &e.addr);
+    out.extend_from_slice(b",\"lastCheck\":");
+    json::write_str(
+        out,
+        &e.last_check
+            .map(params::format_rfc3339)
+            .unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+    );
+    out.extend_from_slice(b",\"lastError\":");
+    match &e.last_error {
+        Some(err) => json::write_str(out, err),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"labelSets\":[");
+    for (k, ls) in e.label_sets.iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        json::write_labels(out, ls);
+    }
+    out.extend_from_slice(
+        format!("],\"minTime\":{},\"maxTime\":{}}}", e.min_time, e.max_time).as_bytes(),
+    );
 }
 
 fn flags(shard: &Shard) -> Response<Body> {

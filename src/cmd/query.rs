@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use crate::api::{self, ApiConfig, Global};
-use crate::discovery::{FileSd, Provider, Resolver};
+use crate::endpoint::control::{control_plane, Discovery};
 use crate::endpoint::set::{EndpointSet, SetOptions};
-use crate::endpoint::Pool;
 use crate::fanout::Limits;
 use crate::flags::query::QueryConfig;
 use crate::grpc::server::CallFuture;
@@ -46,6 +45,7 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
     let endpoints = EndpointSet::new(SetOptions {
         info_timeout: cfg.info_timeout,
         unhealthy_timeout: cfg.unhealthy_timeout,
+        refresh: crate::endpoint::set::REFRESH,
     });
     let global = Arc::new(Global {
         cfg: ApiConfig {
@@ -77,7 +77,14 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
     );
     let (bound_tx, bound_rx) = mpsc::channel::<Result<usize, String>>();
     let g = global.clone();
-    let discovery = Arc::new(Discovery::from(&cfg));
+    let discovery = Arc::new(Discovery {
+        endpoints: cfg.endpoints.clone(),
+        strict: cfg.strict_endpoints.clone(),
+        sd_files: cfg.sd_files.clone(),
+        sd_interval: cfg.sd_interval,
+        dns_interval: cfg.sd_dns_interval,
+        resolv_conf: None,
+    });
     let handles = rt::start_shards(shards, move |i| {
         let g = g.clone();
         let bound_tx = bound_tx.clone();
@@ -90,7 +97,7 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
             if ok && i == 0 {
                 // Shard 0 is the control plane: discovery and the endpoint
                 // set live here; other shards read its snapshots.
-                control_plane(discovery, g).await;
+                control_plane(&discovery, g.endpoints.clone()).await;
             }
             let _ = bound_tx.send(r.map(|()| i));
             if ok {
@@ -113,82 +120,6 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
         &[("http", &http), ("grpc", &grpc), ("shards", &shards)],
     );
     handles.join().map_err(|e| e.to_string())
-}
-
-/// Where endpoint addresses come from.
-#[derive(Debug, Clone)]
-struct Discovery {
-    /// `--endpoint` and `--store` (static or `dns+`/`dnssrv+`/...).
-    endpoints: Vec<String>,
-    /// `--endpoint-strict` and `--store-strict`.
-    strict: Vec<String>,
-    sd_files: Vec<String>,
-    sd_interval: std::time::Duration,
-    dns_interval: std::time::Duration,
-}
-
-impl From<&QueryConfig> for Discovery {
-    fn from(cfg: &QueryConfig) -> Discovery {
-        Discovery {
-            endpoints: cfg.endpoints.clone(),
-            strict: cfg.strict_endpoints.clone(),
-            sd_files: cfg.sd_files.clone(),
-            sd_interval: cfg.sd_interval,
-            dns_interval: cfg.sd_dns_interval,
-        }
-    }
-}
-
-/// Starts DNS and file discovery and the endpoint refresh loop on this
-/// shard; returns after the first refresh, so the querier is ready with its
-/// stores known (as Thanos v0.40+ does; v0.31 did not wait).
-async fn control_plane(d: Arc<Discovery>, global: Arc<Global>) {
-    let interval = if d.dns_interval.is_zero() {
-        crate::discovery::provider::DEFAULT_INTERVAL
-    } else {
-        d.dns_interval
-    };
-    let provider = Rc::new(Provider::new(
-        Resolver::system(),
-        d.endpoints.clone(),
-        interval,
-    ));
-    if let Err(e) = provider.refresh().await {
-        log::error("failed to resolve addresses for endpoints", &[("err", &e)]);
-    }
-    {
-        let p = provider.clone();
-        rt::spawn(async move { p.run().await }).detach();
-    }
-    if !d.sd_files.is_empty() {
-        let p = provider.clone();
-        let files = FileSd::new(d.sd_files.clone());
-        let every = d.sd_interval;
-        rt::spawn(async move {
-            files
-                .run(&p, every, crate::discovery::file_sd::DEFAULT_POLL)
-                .await
-        })
-        .detach();
-    }
-    let strict = d.strict.clone();
-    let specs = move || {
-        let mut v: Vec<(String, bool)> = strict.iter().map(|a| (a.clone(), true)).collect();
-        for a in provider.addresses() {
-            if !v.iter().any(|(x, _)| *x == a) {
-                v.push((a, false));
-            }
-        }
-        v
-    };
-    let pool = Pool::new();
-    let set = global.endpoints.clone();
-    set.update(&pool, &specs()).await;
-    rt::spawn(async move {
-        rt::sleep(crate::endpoint::set::REFRESH).await;
-        set.run(pool, specs).await;
-    })
-    .detach();
 }
 
 /// Every shard binds the same address with SO_REUSEPORT, so port 0 ("any

@@ -4,6 +4,7 @@
 //! shards. A connection that fails is dropped from the pool and the next call
 //! dials again. Every error a call returns names the endpoint it came from.
 
+pub mod control;
 pub mod set;
 
 use std::cell::RefCell;

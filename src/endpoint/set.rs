@@ -170,6 +170,8 @@ impl Snapshot {
 pub struct SetOptions {
     pub info_timeout: Duration,
     pub unhealthy_timeout: Duration,
+    /// How often to refresh ([`REFRESH`], as Thanos; tests go faster).
+    pub refresh: Duration,
 }
 
 /// The shared, lock-free-to-read endpoint set.
@@ -248,12 +250,12 @@ impl EndpointSet {
         self.current.store(Arc::new(Snapshot { endpoints }));
     }
 
-    /// Refreshes every [`REFRESH`] forever, taking the address list from
-    /// `specs` each time.
+    /// Refreshes every `refresh` forever (the first one after one period),
+    /// taking the address list from `specs` each time.
     pub async fn run(self: Arc<Self>, pool: Pool, specs: impl Fn() -> Vec<(String, bool)>) {
         loop {
+            rt::sleep(self.opts.refresh).await;
             self.update(&pool, &specs()).await;
-            rt::sleep(REFRESH).await;
         }
     }
 }

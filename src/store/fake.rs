@@ -82,6 +82,9 @@ struct Prepared {
 /// A prepared table, shareable across shards (read-only).
 #[derive(Debug)]
 pub struct FakeStore {
+    /// When set, every call fails with `Unavailable` (a store that went
+    /// down while its port stays open).
+    down: std::sync::atomic::AtomicBool,
     table: Table,
     series: Vec<Prepared>,
     min_time: i64,
@@ -114,11 +117,17 @@ impl FakeStore {
         let min_time = series.iter().map(|s| s.min_time).min().unwrap_or(i64::MAX);
         let max_time = series.iter().map(|s| s.max_time).max().unwrap_or(i64::MIN);
         Ok(Arc::new(FakeStore {
+            down: Default::default(),
             table,
             series,
             min_time,
             max_time,
         }))
+    }
+
+    /// Takes the store down (every call fails) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn label_sets(&self) -> Vec<ZLabelSet> {
@@ -341,6 +350,9 @@ impl Service for FakeService {
     ) -> CallFuture<'a> {
         Box::pin(async move {
             let store = &self.0;
+            if store.down.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Status::unavailable("fake store is down"));
+            }
             let stall = store.table.behaviour.stall;
             if !stall.is_zero() {
                 rt::sleep(stall).await;

@@ -7,5 +7,6 @@
 
 mod api;
 mod cli;
+mod discovery;
 mod grpc;
 mod support;
