@@ -318,9 +318,30 @@ pub async fn open(
     let mut series = req.series.clone();
     series.without_replica_labels = req.replica_labels.clone();
     let series = &series;
-    let calls = stores
-        .iter()
-        .map(|e| async move { (*e, pool.series(&e.addr, series, req.deadline).await) });
+    // The response timeout also covers the wait for the stream to start: a
+    // store that never sends its first message is as stuck as one that
+    // stops half-way.
+    let calls = stores.iter().map(|e| async move {
+        let open = pool.series(&e.addr, series, req.deadline);
+        let r = if req.response_timeout.is_zero() {
+            open.await
+        } else {
+            match rt::timeout(req.response_timeout, open).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let d = crate::flags::duration::render_model_duration(req.response_timeout);
+                    return (
+                        *e,
+                        Err(format!("failed to receive any data in {d} from {}", e.addr)),
+                    );
+                }
+            }
+        };
+        (
+            *e,
+            r.map_err(|err| format!("fetch series for {} {}: {}", e.id(), e.addr, err.status)),
+        )
+    });
     let opened = futures_util::future::join_all(calls).await;
     let mut sources = Vec::with_capacity(opened.len());
     for (e, r) in opened {
@@ -345,18 +366,15 @@ pub async fn open(
                     budget: budget.clone(),
                 });
             }
-            Err(err) => {
-                let msg = format!("fetch series for {} {}: {}", e.id(), e.addr, err.status);
-                match req.partial {
-                    Partial::Warn => warnings.borrow_mut().push(msg),
-                    Partial::Abort => {
-                        return Err(StoreError {
-                            endpoint: e.addr.clone(),
-                            status: Status::new(Code::Aborted, msg),
-                        })
-                    }
+            Err(msg) => match req.partial {
+                Partial::Warn => warnings.borrow_mut().push(msg),
+                Partial::Abort => {
+                    return Err(StoreError {
+                        endpoint: e.addr.clone(),
+                        status: Status::new(Code::Aborted, msg),
+                    })
                 }
-            }
+            },
         }
     }
     Ok(sources)

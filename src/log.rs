@@ -3,7 +3,6 @@
 //! `msg` and the given key-value pairs.
 
 use std::fmt::Display;
-use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Log levels, most severe first.
@@ -68,7 +67,8 @@ pub fn log(level: Level, msg: &str, kv: &[(&str, &dyn Display)]) {
         return;
     }
     let line = format_line(level, msg, kv, JSON.load(Ordering::Relaxed) == 1);
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    // eprint! (not a raw stderr write) so that test harnesses capture it.
+    eprint!("{line}");
 }
 
 fn format_line(level: Level, msg: &str, kv: &[(&str, &dyn Display)], json: bool) -> String {

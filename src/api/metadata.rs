@@ -144,6 +144,9 @@ pub async fn series(shard: &Shard, form: Form, w: &mut Writer) -> Result<(), Api
                 aggregates: vec![Aggr::Count as i32, Aggr::Sum as i32],
                 partial_response_strategy: strategy(c.partial),
                 skip_chunks: true,
+                // Stores that know `limit` (later Thanos) stop early; one
+                // more than asked tells whether the answer was cut.
+                limit: if c.limit > 0 { c.limit as i64 + 1 } else { 0 },
                 ..Default::default()
             },
             replica_labels: replicas.clone(),

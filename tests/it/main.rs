@@ -8,5 +8,6 @@
 mod api;
 mod cli;
 mod discovery;
+mod fanout;
 mod grpc;
 mod support;
