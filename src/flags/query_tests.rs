@@ -186,6 +186,7 @@ const DEFAULT_STATUS_FLAGS: &[(&str, &str)] = &[
     ("selector-label", ""),
     ("store", ""),
     ("store-strict", ""),
+    ("store.limits.request-bytes", "0"),
     ("store.limits.request-samples", "0"),
     ("store.limits.request-series", "0"),
     ("store.response-timeout", "0s"),
@@ -226,6 +227,11 @@ const IMPLEMENTED: &[&str] = &[
     "query.default-step",
     "query.default-evaluation-interval",
     "runtime.cores",
+    "store.sd-files",
+    "store.sd-interval",
+    "store.limits.request-series",
+    "store.limits.request-samples",
+    "store.limits.request-bytes",
 ];
 
 const DEPLOYMENT_ENDPOINT: &str =
@@ -264,7 +270,13 @@ fn table_has_exactly_the_thanos_flags_plus_extensions() {
     let global: BTreeSet<&str> = THANOS_GLOBAL_FLAGS.iter().copied().collect();
     assert_eq!(names(&specs, |s| s.global), global);
     let extensions = names(&specs, |s| s.extension);
-    let want: BTreeSet<&str> = ["runtime.cores", "query.max-samples", "deduplication.func"].into();
+    let want: BTreeSet<&str> = [
+        "runtime.cores",
+        "query.max-samples",
+        "deduplication.func",
+        "store.limits.request-bytes",
+    ]
+    .into();
     assert_eq!(extensions, want);
     let hidden: BTreeSet<&str> = THANOS_HIDDEN.iter().copied().collect();
     assert_eq!(names(&specs, |s| s.hidden), hidden);
@@ -356,6 +368,11 @@ fn reference_deployment_args_parse() {
         metadata_default_time_range: Duration::ZERO,
         sd_dns_interval: Duration::from_secs(30),
         unhealthy_timeout: Duration::from_secs(300),
+        sd_files: Vec::new(),
+        sd_interval: Duration::from_secs(300),
+        limit_series: 0,
+        limit_samples: 0,
+        limit_bytes: 0,
         info_timeout: Duration::from_secs(5),
         default_step: Duration::from_secs(1),
         default_evaluation_interval: Duration::from_secs(60),
