@@ -20,6 +20,8 @@ use crate::store::fake::{self, FakeStore, Table};
 /// their own. Dropping it stops everything.
 pub struct Cluster {
     pub http: SocketAddr,
+    /// The querier's own StoreAPI.
+    pub grpc: SocketAddr,
     pub stores: Vec<SocketAddr>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -96,11 +98,12 @@ impl Cluster {
                 }
             })
             .map_err(|e| e.to_string())?;
-        let (http, stores) = rx
+        let (q, stores) = rx
             .recv_timeout(Duration::from_secs(20))
             .map_err(|e| format!("cluster did not start: {e}"))??;
         Ok(Cluster {
-            http,
+            http: q.http,
+            grpc: q.grpc,
             stores,
             stop,
             thread: Some(thread),
@@ -125,13 +128,13 @@ impl Drop for Cluster {
 async fn bind_all(
     stores: Vec<Arc<FakeStore>>,
     opts: ClusterOptions,
-) -> Result<(SocketAddr, Vec<SocketAddr>), String> {
+) -> Result<(Querier, Vec<SocketAddr>), String> {
     let mut addrs = Vec::new();
     for s in stores {
         addrs.push(serve_store(s)?);
     }
-    let http = start_querier(&addrs, opts).await?;
-    Ok((http, addrs))
+    let q = start_querier(&addrs, opts).await?;
+    Ok((q, addrs))
 }
 
 /// Serves a fake store on a free loopback port of the current executor.
@@ -145,10 +148,7 @@ pub fn serve_store(store: Arc<FakeStore>) -> Result<SocketAddr, String> {
 /// Starts a querier on the current executor over `stores` (and the
 /// options' other endpoints); returns its HTTP address once its endpoint
 /// set has been refreshed once.
-pub async fn start_querier(
-    stores: &[SocketAddr],
-    opts: ClusterOptions,
-) -> Result<SocketAddr, String> {
+pub async fn start_querier(stores: &[SocketAddr], opts: ClusterOptions) -> Result<Querier, String> {
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let addrs = stores;
     let mut endpoints: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
@@ -189,8 +189,19 @@ pub async fn start_querier(
     });
     let l = rt::Listener::bind(loopback).map_err(|e| e.to_string())?;
     let http = l.local_addr().map_err(|e| e.to_string())?;
-    rt::spawn(api::serve(l, api::Shard::new(global))).detach();
-    Ok(http)
+    let shard = api::Shard::new(global);
+    rt::spawn(api::serve(l, shard.clone())).detach();
+    let g = rt::Listener::bind(loopback).map_err(|e| e.to_string())?;
+    let grpc = g.local_addr().map_err(|e| e.to_string())?;
+    rt::spawn(crate::store::proxy::serve(g, shard)).detach();
+    Ok(Querier { http, grpc })
+}
+
+/// Where a test querier listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Querier {
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
 }
 
 /// [`http_request`] from inside an executor: the blocking call runs on a

@@ -2,7 +2,6 @@
 //! listeners (SO_REUSEPORT), and serve until the process is stopped.
 
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
@@ -11,8 +10,6 @@ use crate::endpoint::control::{control_plane, Discovery};
 use crate::endpoint::set::{EndpointSet, SetOptions};
 use crate::fanout::Limits;
 use crate::flags::query::QueryConfig;
-use crate::grpc::server::CallFuture;
-use crate::grpc::{CallContext, Service, Sink, Status};
 use crate::{log, rt};
 
 /// Extra work a shard runs beside the querier (the demo's fake stores).
@@ -150,47 +147,7 @@ fn shard_main(
         rt::Listener::bind(http).map_err(|e| format!("listen on HTTP address {http}: {e}"))?;
     let grpc_l =
         rt::Listener::bind(grpc).map_err(|e| format!("listen on gRPC address {grpc}: {e}"))?;
-    rt::spawn(api::serve(http_l, shard)).detach();
-    rt::spawn(serve_grpc(grpc_l)).detach();
+    rt::spawn(api::serve(http_l, shard.clone())).detach();
+    rt::spawn(crate::store::proxy::serve(grpc_l, shard)).detach();
     Ok(())
-}
-
-/// The querier's own gRPC endpoint. It answers Info as a `query`
-/// component; serving the StoreAPI over everything the querier sees is
-/// part of the fan-out work and answers `Unimplemented` until then.
-async fn serve_grpc(listener: rt::Listener) {
-    let service: Rc<dyn Service> = Rc::new(QueryGrpc);
-    loop {
-        match listener.accept().await {
-            Ok(s) => rt::spawn(crate::grpc::serve_connection(s, service.clone())).detach(),
-            Err(_) => rt::sleep(std::time::Duration::from_millis(50)).await,
-        }
-    }
-}
-
-struct QueryGrpc;
-
-impl Service for QueryGrpc {
-    fn call<'a>(
-        &'a self,
-        path: &'a str,
-        _req: bytes::Bytes,
-        _ctx: &'a CallContext,
-        sink: &'a mut Sink,
-    ) -> CallFuture<'a> {
-        Box::pin(async move {
-            match path {
-                crate::proto::paths::INFO_INFO => {
-                    let info = crate::proto::thanos::info::InfoResponse {
-                        component_type: "query".into(),
-                        ..Default::default()
-                    };
-                    sink.send(&info).await
-                }
-                p => Err(Status::unimplemented(format!(
-                    "{p} is not served by this querier yet"
-                ))),
-            }
-        })
-    }
 }

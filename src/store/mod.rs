@@ -5,3 +5,4 @@
 //! `sluice sidecar` belong here too.
 
 pub mod fake;
+pub mod proxy;

@@ -273,3 +273,37 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+#[test]
+fn a_querier_is_a_store_for_another_querier() {
+    let tables = vec![
+        store(("replica", "a"), series("up", 3, 20)),
+        store(("replica", "b"), series("up", 3, 20)),
+    ];
+    let leaf = Cluster::start(tables, ClusterOptions::default()).unwrap();
+    let opts = ClusterOptions {
+        extra_endpoints: vec![leaf.grpc.to_string()],
+        replica_labels: vec!["replica".into()],
+        ..Default::default()
+    };
+    let global = Cluster::start(Vec::new(), opts).unwrap();
+    let v = json(&global.get("/api/v1/stores").unwrap().body);
+    let q = &v["data"]["query"][0];
+    assert_eq!(q["name"], leaf.grpc.to_string(), "{v}");
+    assert_eq!(q["labelSets"].as_array().unwrap().len(), 2, "{v}");
+    // Deduplicated through the leaf: the leaf strips the replica label its
+    // stores carry and merges the replicas.
+    let v = json(&global.get("/api/v1/series?match[]=up").unwrap().body);
+    assert_eq!(v["data"].as_array().unwrap().len(), 3, "{v}");
+    let v = json(
+        &global
+            .get("/api/v1/series?match[]=up&dedup=false")
+            .unwrap()
+            .body,
+    );
+    assert_eq!(v["data"].as_array().unwrap().len(), 6, "{v}");
+    let direct = json(&leaf.get("/api/v1/series?match[]=up").unwrap().body);
+    assert_eq!(v["data"], direct["data"]);
+    let v = json(&global.get("/api/v1/label/replica/values").unwrap().body);
+    assert_eq!(v["data"], serde_json::json!(["a", "b"]));
+}
