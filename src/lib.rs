@@ -2,6 +2,7 @@
 pub mod api;
 pub mod chunk;
 pub mod cmd;
+pub mod dedup;
 pub mod demo;
 pub mod discovery;
 pub mod endpoint;

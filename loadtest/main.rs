@@ -1,0 +1,307 @@
+//! Sluice's load-test harness. Each experiment states its goal metric,
+//! resources, store topology and seed, runs the real `sluice` binary as a
+//! separate process (so its memory is measured alone) against fake stores
+//! served from this process on loopback, and prints a Markdown result to
+//! commit under `loadtest/results/`.
+//!
+//! Run: `cargo build --release && cargo run --release --example loadtest -- <experiment> [options]`
+//!
+//! Experiments:
+//! - `series-fanout --pairs P --series N`: P HA pairs of fake sidecars (2P
+//!   stores), each store holding N series; one `/api/v1/series` request
+//!   for all of them with replica dedup on. Goal: peak RSS of the querier
+//!   flat in N, and the time to stream the answer.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use sluice::labels::label;
+use sluice::store::fake::{FakeSeries, FakeStore, Table};
+use sluice::{rt, testkit};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("series-fanout") => series_fanout(&args[1..]),
+        _ => Err("usage: loadtest series-fanout [--pairs P] [--series N]".to_string()),
+    };
+    if let Err(e) = result {
+        eprintln!("loadtest: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn flag(args: &[String], name: &str, default: usize) -> Result<usize, String> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{name} needs a number")),
+    }
+}
+
+/// The series of one shard of a deployment: `n` series shaped like
+/// node-exporter's, told apart by instance and cpu; seeded by `shard`.
+fn shard_series(shard: usize, n: usize) -> Vec<FakeSeries> {
+    (0..n)
+        .map(|i| {
+            let mut ls = vec![
+                label("__name__", "node_cpu_seconds_total"),
+                label("cpu", &format!("{}", i % 64)),
+                label(
+                    "instance",
+                    &format!("10.{}.{}.{}:9100", shard, i / 64 / 250, i / 64 % 250),
+                ),
+                label("job", "node"),
+                label("mode", "user"),
+            ];
+            sluice::labels::sort(&mut ls);
+            FakeSeries {
+                labels: ls,
+                samples: vec![(0, i as f64), (15_000, i as f64 + 1.0)],
+            }
+        })
+        .collect()
+}
+
+struct Stores {
+    addrs: Vec<SocketAddr>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Stores {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves `pairs` HA pairs of fake sidecars on one executor thread.
+fn start_stores(pairs: usize, n: usize) -> Result<Stores, String> {
+    let mut stores = Vec::new();
+    for p in 0..pairs {
+        let series = shard_series(p, n);
+        for r in ["a", "b"] {
+            stores.push(FakeStore::new(Table {
+                external_labels: vec![label("replica", r), label("shard", &p.to_string())],
+                series: series.clone(),
+                supports_without_replica_labels: true,
+                ..Default::default()
+            })?);
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = rt::block_on(async move {
+            let addrs: Result<Vec<_>, _> = stores.into_iter().map(testkit::serve_store).collect();
+            let _ = tx.send(addrs);
+            while !stop2.load(Ordering::Acquire) {
+                rt::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    });
+    let addrs = rx.recv().map_err(|e| e.to_string())??;
+    Ok(Stores {
+        addrs,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+struct Querier {
+    child: Child,
+    http: SocketAddr,
+}
+
+impl Drop for Querier {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn start_querier(stores: &[SocketAddr]) -> Result<Querier, String> {
+    let bin = std::env::var("SLUICE_BIN").unwrap_or_else(|_| "target/release/sluice".into());
+    let http: SocketAddr = format!("127.0.0.1:{}", free_port()?)
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let mut cmd = Command::new(&bin);
+    cmd.arg("query")
+        .arg(format!("--http-address={http}"))
+        .arg(format!("--grpc-address=127.0.0.1:{}", free_port()?))
+        .arg("--query.replica-label=replica")
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for s in stores {
+        cmd.arg(format!("--endpoint={s}"));
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("starting {bin}: {e} (build it with cargo build --release)"))?;
+    let q = Querier { child, http };
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = testkit::http_request(http, "GET", "/-/ready", &[], None) {
+            if r.status == 200 {
+                return Ok(q);
+            }
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("querier not ready after 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `VmHWM` and `VmRSS` of a process, in bytes.
+fn rss(pid: u32) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Reads a response without keeping it: returns (status line, body bytes,
+/// `{` count, time to first byte).
+fn stream_get(addr: SocketAddr, path: &str) -> Result<(String, u64, u64, Duration), String> {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(600)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut bytes, mut braces) = (0u64, 0u64);
+    let mut first = None;
+    let mut head = Vec::new();
+    loop {
+        let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        first.get_or_insert_with(|| started.elapsed());
+        if head.len() < 256 {
+            head.extend_from_slice(&buf[..n.min(256)]);
+        }
+        bytes += n as u64;
+        braces += buf[..n].iter().filter(|&&b| b == b'{').count() as u64;
+    }
+    let status = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    Ok((status, bytes, braces, first.unwrap_or_default()))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!(
+        "{cores} cores ({cpu}), {:.1} GiB RAM",
+        mem as f64 / 1048576.0
+    )
+}
+
+fn series_fanout(args: &[String]) -> Result<(), String> {
+    let pairs = flag(args, "--pairs", 2)?;
+    let n = flag(args, "--series", 100_000)?;
+    eprintln!("preparing {} stores x {n} series ...", 2 * pairs);
+    let stores = start_stores(pairs, n)?;
+    let q = start_querier(&stores.addrs)?;
+    let pid = q.child.id();
+    let (hwm_idle, _) = rss(pid);
+    let sampling = Arc::new(AtomicBool::new(true));
+    let s2 = sampling.clone();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while s2.load(Ordering::Acquire) {
+            peak = peak.max(rss(pid).1);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    });
+    let started = Instant::now();
+    let (status, bytes, braces, ttfb) =
+        stream_get(q.http, "/api/v1/series?match[]=node_cpu_seconds_total")?;
+    let took = started.elapsed();
+    sampling.store(false, Ordering::Release);
+    let peak_sampled = sampler.join().unwrap_or(0);
+    let (hwm, _) = rss(pid);
+    let series = braces.saturating_sub(1);
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "## series-fanout: {pairs} HA pairs ({} stores) x {n} series per store",
+        2 * pairs
+    );
+    println!();
+    println!(
+        "- date: {}",
+        sluice::api::params::format_rfc3339(sluice::time::now_ms())
+    );
+    println!("- machine: {}", machine());
+    println!(
+        "- goal: querier peak RSS flat in the number of series; time to stream `/api/v1/series`"
+    );
+    println!("- topology: {} fake sidecars in the harness process, replica label `replica`, dedup on; querier: `sluice query` (release), its own process, all cores", 2 * pairs);
+    println!("- request: `GET /api/v1/series?match[]=node_cpu_seconds_total` (no gzip)");
+    println!(
+        "- status: `{status}`; series returned: {series} (expected {})",
+        pairs * n
+    );
+    println!(
+        "- response: {:.1} MiB in {:.2} s ({:.0} series/s); first byte after {} ms",
+        mib(bytes),
+        took.as_secs_f64(),
+        series as f64 / took.as_secs_f64(),
+        ttfb.as_millis()
+    );
+    println!("- querier RSS: {:.1} MiB after start (VmHWM), {:.1} MiB peak during the request (VmHWM), {:.1} MiB highest sampled VmRSS", mib(hwm_idle), mib(hwm), mib(peak_sampled));
+    drop(q);
+    drop(stores);
+    if series != (pairs * n) as u64 {
+        return Err(format!("expected {} series, got {series}", pairs * n));
+    }
+    Ok(())
+}
