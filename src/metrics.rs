@@ -232,3 +232,29 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub fn init() {
     registry();
 }
+
+/// Escapes a label value for the text exposition format: backslash, double
+/// quote and line feed.
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_escaping() {
+        assert_eq!(escape_label(r#"{replica="a"}"#), r#"{replica=\"a\"}"#);
+        assert_eq!(escape_label("a\\b\nc"), "a\\\\b\\nc");
+    }
+}

@@ -150,7 +150,7 @@ async fn route(req: Request<Incoming>, shard: &Rc<Shard>) -> (&'static str, Resp
     match path.as_str() {
         "/-/healthy" if get_only => ("healthy", text(StatusCode::OK, "OK")),
         "/-/ready" if get_only => ("ready", ready(shard)),
-        "/metrics" if get_only => ("metrics", metrics()),
+        "/metrics" if get_only => ("metrics", metrics(shard)),
         "/api/v1/status/buildinfo" if get_only => ("status_build", buildinfo()),
         "/api/v1/status/flags" if get_only => ("status_flags", flags(shard)),
         "/api/v1/stores" if get_only => ("stores", stores(shard)),
@@ -330,13 +330,39 @@ fn ready(shard: &Shard) -> Response<Body> {
     }
 }
 
-fn metrics() -> Response<Body> {
-    let mut r = Response::new(Body::full(crate::metrics::render()));
+fn metrics(shard: &Shard) -> Response<Body> {
+    let mut text = crate::metrics::render();
+    store_metrics(&mut text, shard);
+    let mut r = Response::new(Body::full(text));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     r
+}
+
+/// `thanos_store_nodes_grpc_connections{external_labels, store_type}`: the
+/// healthy endpoints, by label sets and component, as Thanos names it.
+fn store_metrics(out: &mut String, shard: &Shard) {
+    use std::fmt::Write as _;
+    let snap = shard.global.endpoints.snapshot();
+    let mut counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for e in snap.queryable() {
+        let key = (e.id(), e.component.clone().unwrap_or_default());
+        *counts.entry(key).or_default() += 1;
+    }
+    let _ = writeln!(out, "# HELP thanos_store_nodes_grpc_connections Number of gRPC connection to Store APIs. Opened connection means healthy store APIs available for Querier.");
+    let _ = writeln!(out, "# TYPE thanos_store_nodes_grpc_connections gauge");
+    for ((labels, kind), n) in counts {
+        let (l, k) = (
+            crate::metrics::escape_label(&labels),
+            crate::metrics::escape_label(&kind),
+        );
+        let _ = writeln!(
+            out,
+            "thanos_store_nodes_grpc_connections{{external_labels=\"{l}\",store_type=\"{k}\"}} {n}"
+        );
+    }
 }
 
 /// `/api/v1/status/buildinfo`. `version` is the Thanos API level Sluice

@@ -306,4 +306,9 @@ fn a_querier_is_a_store_for_another_querier() {
     assert_eq!(v["data"], direct["data"]);
     let v = json(&global.get("/api/v1/label/replica/values").unwrap().body);
     assert_eq!(v["data"], serde_json::json!(["a", "b"]));
+    let m = global.get("/metrics").unwrap().text();
+    assert!(
+        m.contains(r#"thanos_store_nodes_grpc_connections{external_labels="{replica=\"a\"},{replica=\"b\"}",store_type="query"} 1"#),
+        "{m}"
+    );
 }
