@@ -80,6 +80,12 @@ fn now_secs() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// DNS lookups of endpoint addresses, process-wide (written by the control
+/// plane on shard 0 only). Thanos: `thanos_query_endpoints_dns_lookups_total`.
+pub static DNS_LOOKUPS: AtomicU64 = AtomicU64::new(0);
+/// Failed DNS lookups (`thanos_query_endpoints_dns_failures_total`).
+pub static DNS_FAILURES: AtomicU64 = AtomicU64::new(0);
+
 /// Records one finished HTTP request on the current shard.
 pub fn observe_request(handler: &str, code: u16, seconds: f64) {
     let r = registry();
@@ -105,6 +111,7 @@ pub fn observe_request(handler: &str, code: u16, seconds: f64) {
 pub fn render() -> String {
     let mut out = String::with_capacity(16 * 1024);
     render_http(&mut out);
+    render_dns(&mut out);
     render_process(&mut out);
     out
 }
@@ -172,6 +179,32 @@ fn render_http(out: &mut String) {
             "http_request_duration_seconds_count{{handler=\"{name}\"}} {total}"
         );
     }
+}
+
+fn render_dns(out: &mut String) {
+    let _ = writeln!(out, "# HELP thanos_query_endpoints_dns_lookups_total The number of DNS lookups resolutions attempts");
+    let _ = writeln!(
+        out,
+        "# TYPE thanos_query_endpoints_dns_lookups_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "thanos_query_endpoints_dns_lookups_total {}",
+        DNS_LOOKUPS.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP thanos_query_endpoints_dns_failures_total The number of DNS lookup failures"
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE thanos_query_endpoints_dns_failures_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "thanos_query_endpoints_dns_failures_total {}",
+        DNS_FAILURES.load(Relaxed)
+    );
 }
 
 /// The standard `process_*` metrics, from `/proc/self`.

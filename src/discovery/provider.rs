@@ -157,6 +157,7 @@ impl Provider {
             }
             let result = rt::timeout(self.interval, self.resolver.resolve(addr)).await;
             self.lookups.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::DNS_LOOKUPS.fetch_add(1, Ordering::Relaxed);
             let result = result.unwrap_or_else(|elapsed| {
                 Err(DnsError::Failed(format!("lookup of {addr}: {elapsed}")))
             });
@@ -172,6 +173,7 @@ impl Provider {
                 }
                 Err(err) => {
                     self.failures.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::DNS_FAILURES.fetch_add(1, Ordering::Relaxed);
                     log::error(
                         "dns resolution failed",
                         &[("addr", &addr as &dyn fmt::Display), ("err", &err)],

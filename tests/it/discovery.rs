@@ -126,6 +126,16 @@ fn dnssrv_endpoints_are_found_followed_and_dropped() {
             assert_eq!(names(&stores(http).await).len(), 3);
             dns.set_behavior(Behavior::Answer);
 
+            let m = http_get_async(http, "/metrics").await.unwrap().text();
+            assert!(
+                m.contains("thanos_query_endpoints_dns_failures_total "),
+                "{m}"
+            );
+            assert!(
+                !m.contains("thanos_query_endpoints_dns_lookups_total 0\n"),
+                "{m}"
+            );
+
             // Dead: store b fails its health checks. It leaves the query
             // path at once but stays listed with its error...
             b.set_down(true);
