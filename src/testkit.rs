@@ -46,6 +46,8 @@ pub struct ClusterOptions {
     /// Endpoint refresh and DNS interval (Thanos: 5 s and 30 s).
     pub refresh: Duration,
     pub unhealthy_timeout: Duration,
+    /// `--query.max-samples`.
+    pub max_samples: usize,
 }
 
 impl Default for ClusterOptions {
@@ -63,6 +65,7 @@ impl Default for ClusterOptions {
             sd_files: Vec::new(),
             refresh: Duration::from_millis(200),
             unhealthy_timeout: Duration::from_secs(300),
+            max_samples: 50_000_000,
         }
     }
 }
@@ -179,6 +182,12 @@ pub async fn start_querier(stores: &[SocketAddr], opts: ClusterOptions) -> Resul
             replica_labels: opts.replica_labels,
             response_timeout: opts.response_timeout,
             limits: opts.limits,
+            dedup: crate::dedup::Mode::Penalty,
+            lookback_delta: Duration::ZERO,
+            max_samples: opts.max_samples,
+            default_step: Duration::from_secs(1),
+            default_evaluation_interval: Duration::from_secs(60),
+            max_concurrent: 20,
             query_timeout: opts.query_timeout,
             partial_response: opts.partial_response,
             disable_cors: false,

@@ -8,9 +8,11 @@
 
 pub mod body;
 pub mod error;
+pub mod gate;
 pub mod json;
 pub mod metadata;
 pub mod params;
+pub mod query;
 
 use std::convert::Infallible;
 use std::rc::Rc;
@@ -41,6 +43,18 @@ pub struct ApiConfig {
     pub response_timeout: Duration,
     /// Per-query fetch limits.
     pub limits: crate::fanout::Limits,
+    /// `--deduplication.func`.
+    pub dedup: crate::dedup::Mode,
+    /// `--query.lookback-delta` (zero: Prometheus's 5m).
+    pub lookback_delta: Duration,
+    /// `--query.max-samples`.
+    pub max_samples: usize,
+    /// `--query.default-step`: the step of a range query without one.
+    pub default_step: Duration,
+    /// `--query.default-evaluation-interval`: a subquery's default step.
+    pub default_evaluation_interval: Duration,
+    /// `--query.max-concurrent`, shared out over the shards.
+    pub max_concurrent: usize,
     pub query_timeout: Duration,
     pub partial_response: bool,
     pub disable_cors: bool,
@@ -64,14 +78,19 @@ pub struct Shard {
     pub cfg: ApiConfig,
     pub global: Arc<Global>,
     pub pool: Pool,
+    /// This shard's share of `--query.max-concurrent`.
+    pub gate: Rc<gate::Gate>,
 }
 
 impl Shard {
     pub fn new(global: Arc<Global>) -> Rc<Shard> {
+        let shards = crate::rt::shard_count().max(1);
+        let share = global.cfg.max_concurrent.div_ceil(shards);
         Rc::new(Shard {
             cfg: global.cfg.clone(),
             global,
             pool: Pool::new(),
+            gate: gate::Gate::new(share),
         })
     }
 }
@@ -137,6 +156,8 @@ fn cors(h: &mut http::HeaderMap) {
 
 /// The API routes a handler can serve.
 enum Api {
+    Query,
+    QueryRange,
     Series,
     Labels,
     LabelValues(String),
@@ -154,6 +175,11 @@ async fn route(req: Request<Incoming>, shard: &Rc<Shard>) -> (&'static str, Resp
         "/api/v1/status/buildinfo" if get_only => ("status_build", buildinfo()),
         "/api/v1/status/flags" if get_only => ("status_flags", flags(shard)),
         "/api/v1/stores" if get_only => ("stores", stores(shard)),
+        "/api/v1/query" if get_post => ("query", run(req, shard.clone(), Api::Query).await),
+        "/api/v1/query_range" if get_post => (
+            "query_range",
+            run(req, shard.clone(), Api::QueryRange).await,
+        ),
         "/api/v1/series" if get_post => ("series", run(req, shard.clone(), Api::Series).await),
         "/api/v1/labels" if get_post => ("label_names", run(req, shard.clone(), Api::Labels).await),
         p if p.starts_with("/api/v1/") && method == Method::OPTIONS => {
@@ -195,6 +221,9 @@ fn known_path(p: &str) -> bool {
             | "/metrics"
             | "/api/v1/status/buildinfo"
             | "/api/v1/status/flags"
+            | "/api/v1/stores"
+            | "/api/v1/query"
+            | "/api/v1/query_range"
             | "/api/v1/series"
             | "/api/v1/labels"
     )
@@ -225,6 +254,8 @@ async fn run(req: Request<Incoming>, shard: Rc<Shard>, api: Api) -> Response<Bod
     let (mut writer, outcome) = Writer::new(accept_gzip);
     rt::spawn(async move {
         let result = match &api {
+            Api::Query => query::instant(&shard, form, &mut writer).await,
+            Api::QueryRange => query::range(&shard, form, &mut writer).await,
             Api::Series => metadata::series(&shard, form, &mut writer).await,
             Api::Labels => metadata::label_names(&shard, form, &mut writer).await,
             Api::LabelValues(name) => metadata::label_values(&shard, name, form, &mut writer).await,

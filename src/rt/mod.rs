@@ -203,6 +203,7 @@ where
     F: Future<Output = ()> + 'static,
 {
     preflight::check()?;
+    SHARDS.store(n, std::sync::atomic::Ordering::Relaxed);
     let cpus = cores::affinity_cpus();
     let pin = cpus.len() >= n;
     let mut handles = Vec::with_capacity(n);
@@ -220,6 +221,13 @@ where
     }
     Ok(Shards { handles })
 }
+
+/// How many shards this process runs (1 outside [`start_shards`]).
+pub fn shard_count() -> usize {
+    SHARDS.load(std::sync::atomic::Ordering::Relaxed).max(1)
+}
+
+static SHARDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 /// The index of the current shard's CPU-bound executor, for logs and metrics.
 pub fn shard_id() -> usize {

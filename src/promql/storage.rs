@@ -1,0 +1,173 @@
+//! The seam between the evaluator and the data: one `select` per selector.
+//!
+//! The engine does no IO. Before evaluating, it walks the query and asks the
+//! [`Storage`] once per vector or matrix selector (as Prometheus v2.42's
+//! `Engine.populateSeries` calls `Querier.Select`), with Prometheus's
+//! [`SelectHints`]: the time window the selector can read (evaluation start
+//! minus range or lookback, with offsets, `@` and enclosing subqueries
+//! applied), the step, the enclosing function or aggregation and its
+//! grouping. The call is async because the real implementation streams from
+//! StoreAPI servers; its future need not be `Send` (Sluice runs one
+//! single-threaded executor per core).
+//!
+//! # Memory plan
+//!
+//! A selected series is its labels plus its decoded samples
+//! ([`StorageSeries`]). The evaluator reads samples only through
+//! `engine::cursor` (at-or-before lookups and window slices), so a later
+//! implementation that keeps compressed chunks and decodes them on demand
+//! changes that module and this type, not the evaluator's algorithms. Until
+//! then the samples of every selector live in memory for the whole query,
+//! which is what the `max_samples` limit (counted as Prometheus counts it)
+//! bounds only partly: it counts samples the evaluator holds, not the
+//! selected input.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::labels::{matches_all, Matcher};
+
+use super::error::PromqlError;
+use super::value::{Labels, Point};
+
+/// Hints for one select, Prometheus's `storage.SelectHints` (v2.42).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectHints {
+    /// First timestamp the selector may read, in milliseconds.
+    pub start: i64,
+    /// Last timestamp the selector may read, in milliseconds.
+    pub end: i64,
+    /// The query step (or the enclosing subquery's step), in milliseconds;
+    /// 0 for instant queries.
+    pub step: i64,
+    /// The enclosing function or aggregation, "" when there is none or a
+    /// binary operator comes first.
+    pub func: String,
+    /// The grouping labels of a directly enclosing aggregation.
+    pub grouping: Vec<String>,
+    /// Whether `grouping` is a `by` (true) or `without` (false) list.
+    pub by: bool,
+    /// The range of a range selector, in milliseconds; 0 otherwise.
+    pub range: i64,
+    /// Whether chunks crossing start/end may be returned untrimmed
+    /// (always false from this engine, as from Prometheus's).
+    pub disable_trimming: bool,
+}
+
+/// A selected series: its labels and its samples in time order.
+///
+/// Stale markers are ordinary samples whose value has the stale-NaN bits
+/// (see [`super::value::stale_nan`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageSeries {
+    pub labels: Labels,
+    pub samples: Vec<Point>,
+}
+
+/// What one select returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SelectResult {
+    /// Series in any order; the engine sorts them by labels.
+    pub series: Vec<StorageSeries>,
+    /// Warnings to pass on to the client (e.g. a partial response).
+    pub warnings: Vec<String>,
+}
+
+/// The future a select returns.
+pub type SelectFuture<'a> = Pin<Box<dyn Future<Output = Result<SelectResult, PromqlError>> + 'a>>;
+
+/// Where the evaluator's data comes from.
+pub trait Storage {
+    /// The series matching every matcher, with samples in
+    /// `[hints.start, hints.end]`. An error fails the query; the engine
+    /// prefixes its message with "expanding series: " as Prometheus does.
+    fn select<'a>(&'a self, hints: &'a SelectHints, matchers: &'a [Matcher]) -> SelectFuture<'a>;
+}
+
+/// An in-memory storage for tests and for the test-script runner.
+///
+/// Like Prometheus's TSDB querier it trims samples to the hinted window,
+/// so results match Prometheus's even where the hints are narrower than
+/// what an expression could read.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStorage {
+    series: Vec<StorageSeries>,
+}
+
+impl MemoryStorage {
+    /// An empty storage.
+    pub fn new() -> MemoryStorage {
+        MemoryStorage::default()
+    }
+
+    /// Adds samples to the series with these labels (sorted by name here),
+    /// creating it if needed. Samples must come in time order after the
+    /// series' last one; a sample at an existing timestamp replaces it.
+    pub fn append(&mut self, mut labels: Labels, samples: &[Point]) {
+        crate::labels::sort(&mut labels);
+        let idx = match self
+            .series
+            .binary_search_by(|s| crate::labels::compare(&s.labels, &labels))
+        {
+            Ok(i) => i,
+            Err(i) => {
+                self.series.insert(
+                    i,
+                    StorageSeries {
+                        labels,
+                        samples: Vec::new(),
+                    },
+                );
+                i
+            }
+        };
+        if let Some(s) = self.series.get_mut(idx) {
+            for p in samples {
+                match s.samples.binary_search_by(|q| q.t.cmp(&p.t)) {
+                    Ok(i) => s.samples[i] = *p,
+                    Err(i) => s.samples.insert(i, *p),
+                }
+            }
+        }
+    }
+
+    /// Removes every series.
+    pub fn clear(&mut self) {
+        self.series.clear();
+    }
+
+    /// The series, sorted by labels.
+    pub fn series(&self) -> &[StorageSeries] {
+        &self.series
+    }
+
+    fn select_now(&self, hints: &SelectHints, matchers: &[Matcher]) -> SelectResult {
+        let mut out = Vec::new();
+        for s in &self.series {
+            if !matches_all(matchers, &s.labels) {
+                continue;
+            }
+            let lo = s.samples.partition_point(|p| p.t < hints.start);
+            let hi = s.samples.partition_point(|p| p.t <= hints.end);
+            let samples = s.samples.get(lo..hi).unwrap_or(&[]).to_vec();
+            if samples.is_empty() {
+                continue;
+            }
+            out.push(StorageSeries {
+                labels: s.labels.clone(),
+                samples,
+            });
+        }
+        SelectResult {
+            series: out,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn select<'a>(&'a self, hints: &'a SelectHints, matchers: &'a [Matcher]) -> SelectFuture<'a> {
+        let r = self.select_now(hints, matchers);
+        Box::pin(async move { Ok(r) })
+    }
+}
