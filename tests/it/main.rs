@@ -10,4 +10,5 @@ mod cli;
 mod discovery;
 mod fanout;
 mod grpc;
+mod query;
 mod support;

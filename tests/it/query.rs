@@ -1,0 +1,212 @@
+//! `/api/v1/query` and `/api/v1/query_range` over fake stores: result
+//! shapes and JSON as Prometheus writes them, replica dedup of raw range
+//! selections, parameter errors, the sample limit.
+
+use serde_json::{json, Value};
+use sluice::store::fake::{FakeSeries, Table};
+use sluice::testkit::{http_request, Cluster, ClusterOptions};
+
+use crate::support::{ls, store};
+
+fn json_body(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+fn get(c: &Cluster, path: &str) -> (u16, Value) {
+    let r = c.get(path).unwrap();
+    (r.status, json_body(&r.body))
+}
+
+/// One series sampled every 15 s from 0 to 600 s with value t/1000,
+/// missing the samples in `[gap.0, gap.1)` seconds.
+fn replica(name: &str, gap: (i64, i64)) -> Table {
+    let samples = (0..=40)
+        .map(|i| i * 15_000)
+        .filter(|t| !(gap.0 * 1000..gap.1 * 1000).contains(t))
+        .map(|t| (t, t as f64 / 1000.0))
+        .collect();
+    let series = vec![FakeSeries {
+        labels: ls(&[("__name__", "m"), ("job", "j")]),
+        samples,
+    }];
+    store(("replica", name), series)
+}
+
+fn ha() -> Cluster {
+    let opts = ClusterOptions {
+        replica_labels: vec!["replica".into()],
+        ..Default::default()
+    };
+    Cluster::start(
+        vec![replica("a", (100, 200)), replica("b", (300, 400))],
+        opts,
+    )
+    .unwrap()
+}
+
+fn times(series: &Value) -> Vec<f64> {
+    series["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn raw_range_selection_one_series_per_replica_or_one_deduplicated() {
+    let c = ha();
+    let (status, v) = get(&c, "/api/v1/query?query=m[10m]&time=600&dedup=false");
+    assert_eq!(status, 200, "{v}");
+    let result = v["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 2, "{v}");
+    assert_eq!(
+        result[0]["metric"],
+        json!({"__name__": "m", "job": "j", "replica": "a"})
+    );
+    assert_eq!(times(&result[0]).len(), 41 - 7);
+    assert_eq!(times(&result[1]).len(), 41 - 7);
+
+    let (_, v) = get(&c, "/api/v1/query?query=m[10m]&time=600");
+    let result = v["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 1, "{v}");
+    assert_eq!(result[0]["metric"], json!({"__name__": "m", "job": "j"}));
+    let got = times(&result[0]);
+    // The penalty algorithm (Thanos pkg/dedup): a is followed until its gap
+    // (last sample 90 s); b must then show a sample later than 90 s + 1 ms
+    // + 2 x 15 s, so 105 s and 120 s are dropped and b takes over at 135 s;
+    // b is followed until its gap (last 285 s), and a takes over at 330 s.
+    // The window [600 s - 10 m, 600 s] includes 0 (Prometheus 2.x range
+    // selectors are closed on the left).
+    let mut want: Vec<f64> = (0..=40).map(|i| (i * 15) as f64).collect();
+    want.retain(|t| ![105.0, 120.0, 300.0, 315.0].contains(t));
+    assert_eq!(got, want, "{v}");
+    // Every value equals its timestamp: no replica mixed in wrong values.
+    for p in result[0]["values"].as_array().unwrap() {
+        assert_eq!(
+            p[1].as_str().unwrap().parse::<f64>().unwrap(),
+            p[0].as_f64().unwrap()
+        );
+    }
+}
+
+#[test]
+fn result_shapes_and_json() {
+    let c = ha();
+    let (_, v) = get(&c, "/api/v1/query?query=m&time=600.5");
+    assert_eq!(
+        v,
+        json!({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"__name__": "m", "job": "j"}, "value": [600.5, "600"]}
+        ]}})
+    );
+    let (_, v) = get(&c, "/api/v1/query?query=1%2B1&time=1435781451.781");
+    assert_eq!(
+        v["data"],
+        json!({"resultType": "scalar", "result": [1435781451.781, "2"]})
+    );
+    let (_, v) = get(&c, "/api/v1/query?query=%22hello%22&time=10");
+    assert_eq!(
+        v["data"],
+        json!({"resultType": "string", "result": [10, "hello"]})
+    );
+    let (_, v) = get(&c, "/api/v1/query?query=m%20/%200&time=600");
+    assert_eq!(v["data"]["result"][0]["value"][1], "+Inf");
+    let (_, v) = get(&c, "/api/v1/query?query=sum(rate(m[1m]))&time=600");
+    assert_eq!(v["data"]["result"][0]["value"][1], "1");
+    let (status, v) = get(
+        &c,
+        "/api/v1/query_range?query=sum(m)&start=540&end=600&step=30",
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["data"],
+        json!({"resultType": "matrix", "result": [
+            {"metric": {}, "values": [[540, "540"], [570, "570"], [600, "600"]]}
+        ]})
+    );
+    // POST form bodies work too.
+    let r = http_request(
+        c.http,
+        "POST",
+        "/api/v1/query",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(b"query=count(m)&time=600"),
+    )
+    .unwrap();
+    assert_eq!(json_body(&r.body)["data"]["result"][0]["value"][1], "1");
+}
+
+#[test]
+fn parameter_errors() {
+    let c = ha();
+    let cases = [
+        ("/api/v1/query?query=sum(", 400, "bad_data"),
+        ("/api/v1/query?query=", 400, "bad_data"),
+        ("/api/v1/query?query=m&time=soon", 400, "bad_data"),
+        (
+            "/api/v1/query_range?query=m&start=0&end=100&step=0",
+            400,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=m&start=100&end=0&step=1",
+            400,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=m&start=0&end=100000&step=1",
+            400,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=m&end=100&step=1",
+            400,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=m[5m]&start=0&end=100&step=1",
+            400,
+            "bad_data",
+        ),
+        ("/api/v1/query?query=m&timeout=forever", 400, "bad_data"),
+        ("/api/v1/query?query=m&dedup=perhaps", 400, "bad_data"),
+    ];
+    for (path, status, kind) in cases {
+        let (s, v) = get(&c, path);
+        assert_eq!(s, status, "{path}: {v}");
+        assert_eq!(v["errorType"], kind, "{path}: {v}");
+    }
+    let (_, v) = get(&c, "/api/v1/query_range?query=m&start=0&end=100000&step=1");
+    assert_eq!(
+        v["error"],
+        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+    );
+    // Thanos's default step when `step` is missing.
+    let (s, v) = get(&c, "/api/v1/query_range?query=sum(m)&start=0&end=600");
+    assert_eq!(s, 200, "{v}");
+}
+
+#[test]
+fn sample_limit_ends_the_query_and_the_querier_keeps_serving() {
+    let opts = ClusterOptions {
+        replica_labels: vec!["replica".into()],
+        max_samples: 50,
+        ..Default::default()
+    };
+    let c = Cluster::start(
+        vec![replica("a", (100, 200)), replica("b", (300, 400))],
+        opts,
+    )
+    .unwrap();
+    let (s, v) = get(&c, "/api/v1/query_range?query=m&start=0&end=600&step=1");
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["errorType"], "execution");
+    assert_eq!(
+        v["error"],
+        "query processing would load too many samples into memory in query execution"
+    );
+    let (s, v) = get(&c, "/api/v1/query?query=m&time=600");
+    assert_eq!(s, 200, "{v}");
+}
