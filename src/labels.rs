@@ -72,7 +72,7 @@ impl Matcher {
     pub fn new(kind: MatchKind, name: &str, value: &str) -> Result<Matcher, String> {
         let re = match kind {
             MatchKind::Re | MatchKind::Nre => Some(
-                Regex::new(&format!("^(?s:{value})$"))
+                Regex::new(&format!("^(?:{value})$"))
                     .map_err(|e| format!("invalid regular expression {value:?}: {e}"))?,
             ),
             _ => None,

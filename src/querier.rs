@@ -146,4 +146,8 @@ impl Storage for Querier<'_> {
     fn select<'a>(&'a self, hints: &'a SelectHints, matchers: &'a [Matcher]) -> SelectFuture<'a> {
         Box::pin(self.select_now(hints, matchers))
     }
+
+    fn set_query_window(&self, mint: i64, maxt: i64) {
+        self.window.set(Some((mint, maxt)));
+    }
 }

@@ -48,6 +48,8 @@ pub struct ClusterOptions {
     pub unhealthy_timeout: Duration,
     /// `--query.max-samples`.
     pub max_samples: usize,
+    /// `--deduplication.func`.
+    pub dedup: crate::dedup::Mode,
 }
 
 impl Default for ClusterOptions {
@@ -66,6 +68,7 @@ impl Default for ClusterOptions {
             refresh: Duration::from_millis(200),
             unhealthy_timeout: Duration::from_secs(300),
             max_samples: 50_000_000,
+            dedup: crate::dedup::Mode::Penalty,
         }
     }
 }
@@ -182,7 +185,7 @@ pub async fn start_querier(stores: &[SocketAddr], opts: ClusterOptions) -> Resul
             replica_labels: opts.replica_labels,
             response_timeout: opts.response_timeout,
             limits: opts.limits,
-            dedup: crate::dedup::Mode::Penalty,
+            dedup: opts.dedup,
             lookback_delta: Duration::ZERO,
             max_samples: opts.max_samples,
             default_step: Duration::from_secs(1),

@@ -53,7 +53,11 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
                 samples: cfg.limit_samples,
                 bytes: cfg.limit_bytes,
             },
-            dedup: crate::dedup::Mode::Penalty,
+            dedup: if cfg.dedup_chain {
+                crate::dedup::Mode::Chain
+            } else {
+                crate::dedup::Mode::Penalty
+            },
             lookback_delta: cfg.lookback_delta.unwrap_or_default(),
             max_samples: cfg.max_samples as usize,
             default_step: cfg.default_step,

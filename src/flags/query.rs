@@ -233,9 +233,11 @@ const SLUICE_FLAGS: &[FlagSpec] = &[
         .extension(),
     FlagSpec::new("query.max-samples", Kind::Int, "Most samples one query may hold in memory at once (Prometheus's --query.max-samples).")
         .defaults(&["50000000"])
+        .implemented()
         .extension(),
     FlagSpec::new("deduplication.func", Kind::Enum(&["penalty", "chain"]), "How replicas are merged: penalty switches replica only after a gap, chain merges all samples (from later Thanos versions).")
         .defaults(&["penalty"])
+        .implemented()
         .extension(),
 ];
 
@@ -294,6 +296,8 @@ pub struct QueryConfig {
     pub sd_dns_interval: Duration,
     /// `--store.unhealthy-timeout`.
     pub unhealthy_timeout: Duration,
+    /// `--deduplication.func=chain` (else penalty).
+    pub dedup_chain: bool,
     /// `--store.sd-files`.
     pub sd_files: Vec<String>,
     /// `--store.sd-interval`.
@@ -361,6 +365,7 @@ impl QueryConfig {
             default_evaluation_interval: flags.duration("query.default-evaluation-interval")?,
             cores: flags.non_negative("runtime.cores")?,
             max_samples: flags.non_negative("query.max-samples")?,
+            dedup_chain: flags.text("deduplication.func")? == "chain",
             not_yet_supported: flags.not_yet_supported(),
             ignored: flags.ignored(),
             flags_map: flags.status_flags(),

@@ -232,6 +232,8 @@ const IMPLEMENTED: &[&str] = &[
     "store.limits.request-series",
     "store.limits.request-samples",
     "store.limits.request-bytes",
+    "deduplication.func",
+    "query.max-samples",
 ];
 
 const DEPLOYMENT_ENDPOINT: &str =
@@ -368,6 +370,7 @@ fn reference_deployment_args_parse() {
         metadata_default_time_range: Duration::ZERO,
         sd_dns_interval: Duration::from_secs(30),
         unhealthy_timeout: Duration::from_secs(300),
+        dedup_chain: false,
         sd_files: Vec::new(),
         sd_interval: Duration::from_secs(300),
         limit_series: 0,
@@ -610,12 +613,7 @@ fn not_yet_supported_flags_are_reported_once_each() {
     .unwrap();
     assert_eq!(
         c.not_yet_supported,
-        strings(&[
-            "deduplication.func",
-            "enable-feature",
-            "query.auto-downsampling",
-            "query.max-samples"
-        ])
+        strings(&["enable-feature", "query.auto-downsampling",])
     );
     assert_eq!(c.max_samples, 100);
     assert_eq!(

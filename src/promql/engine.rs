@@ -341,7 +341,10 @@ impl<'a> Evaluator<'a> {
             self.check_deadline()?;
             let mut cursor = Cursor::default();
             let mut points = Vec::new();
-            for ts in self.steps() {
+            for (i, ts) in self.steps().enumerate() {
+                if i % 4096 == 4095 {
+                    self.check_deadline()?;
+                }
                 let ref_time = ts - vs.offset.get();
                 if let Some(p) = cursor.at_or_before(&s.samples, ref_time, self.lookback) {
                     if self.current < self.max_samples {
@@ -719,6 +722,9 @@ impl<'a> Evaluator<'a> {
             };
             let mut out_points = Vec::new();
             for (step, ts) in self.steps().enumerate() {
+                if step % 4096 == 4095 {
+                    self.check_deadline()?;
+                }
                 let maxt = ts - offset;
                 let mint = maxt - range;
                 self.matrix_iter_slice(&s.samples, mint, maxt, &mut points)?;
@@ -779,7 +785,8 @@ impl<'a> Evaluator<'a> {
     /// absent_over_time: one series with value 1 at the steps where no input
     /// series had a value, or nothing if every step had one.
     fn absent_over_time(&self, mat: Matrix, arg: Option<&Node>) -> Result<Matrix> {
-        let steps = self.steps().count();
+        let steps =
+            usize::try_from((self.end - self.start) / self.interval.max(1) + 1).unwrap_or(0);
         if mat.iter().any(|s| s.points.len() == steps) {
             return Ok(Vec::new());
         }

@@ -1262,3 +1262,47 @@ fn errors_are_typed() {
     .expect_err("query fails");
     assert!(err.is_bad_data());
 }
+
+#[test]
+fn odd_queries_do_not_panic() {
+    let st = load(
+        "load 10s\n  m{a=\"1\"} 1 NaN stale -Inf 5\n  m{a=\"2\"} 0+1x20\n  h_bucket{le=\"x\"} 1\n",
+    );
+    let e = engine(1000);
+    let queries = [
+        "rate(m[1ms])",
+        "rate(m[0s])",
+        "m[5m:0s]",
+        "topk(NaN, m)",
+        "topk(-1, m)",
+        "bottomk(1e300, m)",
+        "quantile(NaN, m)",
+        "histogram_quantile(0.5, h_bucket)",
+        "histogram_quantile(0.5, m)",
+        "label_replace(m, \"a\", \"$99\", \"a\", \"(.*)\")",
+        "label_join(m, \"a\", \"\", \"a\", \"a\")",
+        "count_values(\"\", m)",
+        "m offset 200y",
+        "m @ 1e15",
+        "m @ -1e15",
+        "sum_over_time(m[1s:1ms])",
+        "absent_over_time(m[1m:1s])",
+        "year(vector(NaN))",
+        "day_of_month(vector(1e300))",
+        "round(m, 0)",
+        "m % 0",
+        "-m ^ -m",
+        "holt_winters(m[1m], NaN, NaN)",
+        "predict_linear(m[1m], -Inf)",
+        "scalar(m) * vector(1)",
+        "clamp(m, NaN, NaN)",
+        "sort_desc(m) or sort(m)",
+        "m and on() m",
+        "timestamp(m @ 5 offset 1s)",
+    ];
+    for q in queries {
+        for (start, end, step) in [(0, 0, 0), (0, 200_000, 7_000), (-50_000, 50_000, 1)] {
+            let _ = run(&e, &st, q, start, end, step);
+        }
+    }
+}

@@ -31,6 +31,8 @@ mod engine_tests;
 mod error;
 mod format;
 mod functions;
+#[cfg(test)]
+mod golden_tests;
 mod gosort;
 mod labelset;
 mod plan;
@@ -272,6 +274,10 @@ impl Engine {
             default_subquery_step: self.opts.default_subquery_step_ms,
         };
         let hints = plan::select_hints(&node, selectors, &params);
+        let windows = hints.iter().flatten().map(|(h, _)| (h.start, h.end));
+        if let Some((mint, maxt)) = windows.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))) {
+            storage.set_query_window(mint, maxt);
+        }
         let mut data: Vec<Vec<SelSeries>> = Vec::with_capacity(selectors);
         let mut warnings = Vec::new();
         for h in &hints {

@@ -306,16 +306,32 @@ struct Converter {
     next_id: usize,
 }
 
+/// The longest duration Prometheus can represent (int64 nanoseconds), in ms.
+const MAX_DURATION_MS: i64 = i64::MAX / 1_000_000;
+
+/// The largest `@` timestamp magnitude we accept, in ms (about 73 million
+/// years): it keeps every time computation of the evaluator inside i64.
+pub(crate) const MAX_TIMESTAMP_MS: i64 = 1 << 61;
+
 fn millis(d: &Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn offset_millis(o: &Option<Offset>) -> i64 {
-    match o {
-        None => 0,
-        Some(Offset::Pos(d)) => millis(d),
-        Some(Offset::Neg(d)) => -millis(d),
+/// A duration of the query in ms, rejected past Prometheus's limit.
+fn duration(d: &Duration) -> Result<i64> {
+    let ms = millis(d);
+    if ms > MAX_DURATION_MS {
+        return Err(unsupported("duration out of range"));
     }
+    Ok(ms)
+}
+
+fn offset_millis(o: &Option<Offset>) -> Result<i64> {
+    Ok(match o {
+        None => 0,
+        Some(Offset::Pos(d)) => duration(d)?,
+        Some(Offset::Neg(d)) => -duration(d)?,
+    })
 }
 
 fn system_time_millis(t: &SystemTime) -> i64 {
@@ -325,13 +341,19 @@ fn system_time_millis(t: &SystemTime) -> i64 {
     }
 }
 
-fn at_parts(at: &Option<AtModifier>) -> (Option<i64>, Option<AtEdge>) {
-    match at {
+fn at_parts(at: &Option<AtModifier>) -> Result<(Option<i64>, Option<AtEdge>)> {
+    Ok(match at {
         None => (None, None),
         Some(AtModifier::Start) => (None, Some(AtEdge::Start)),
         Some(AtModifier::End) => (None, Some(AtEdge::End)),
-        Some(AtModifier::At(t)) => (Some(system_time_millis(t)), None),
-    }
+        Some(AtModifier::At(t)) => {
+            let ms = system_time_millis(t);
+            if !(-MAX_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&ms) {
+                return Err(unsupported("timestamp out of bounds for @ modifier"));
+            }
+            (Some(ms), None)
+        }
+    })
 }
 
 fn unsupported(what: &str) -> PromqlError {
@@ -348,15 +370,19 @@ impl Converter {
             Expr::VectorSelector(vs) => Node::Vector(self.vector_selector(vs, grouping_hint)?),
             Expr::MatrixSelector(ms) => Node::Matrix(MatrixSel {
                 vs: self.vector_selector(&ms.vs, grouping_hint)?,
-                range: millis(&ms.range),
+                range: duration(&ms.range)?,
             }),
             Expr::Subquery(sq) => {
-                let (timestamp, start_or_end) = at_parts(&sq.at);
-                let original_offset = offset_millis(&sq.offset);
+                let (timestamp, start_or_end) = at_parts(&sq.at)?;
+                let original_offset = offset_millis(&sq.offset)?;
+                let step = match &sq.step {
+                    Some(d) => duration(d)?,
+                    None => 0,
+                };
                 Node::Subquery(Subquery {
                     expr: Box::new(self.expr(&sq.expr, None)?),
-                    range: millis(&sq.range),
-                    step: sq.step.as_ref().map_or(0, millis),
+                    range: duration(&sq.range)?,
+                    step,
                     original_offset,
                     offset: Cell::new(original_offset),
                     timestamp,
@@ -405,8 +431,8 @@ impl Converter {
             matchers
                 .push(Matcher::new(MatchKind::Eq, METRIC_NAME, name).map_err(|e| unsupported(&e))?);
         }
-        let (timestamp, start_or_end) = at_parts(&vs.at);
-        let original_offset = offset_millis(&vs.offset);
+        let (timestamp, start_or_end) = at_parts(&vs.at)?;
+        let original_offset = offset_millis(&vs.offset)?;
         let id = self.next_id;
         self.next_id += 1;
         Ok(VectorSel {

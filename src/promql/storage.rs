@@ -82,6 +82,11 @@ pub trait Storage {
     /// `[hints.start, hints.end]`. An error fails the query; the engine
     /// prefixes its message with "expanding series: " as Prometheus does.
     fn select<'a>(&'a self, hints: &'a SelectHints, matchers: &'a [Matcher]) -> SelectFuture<'a>;
+
+    /// Told once, before the first select, the span of every selector's
+    /// window: Prometheus's `FindMinMaxTime`, the `[mint, maxt]` with which
+    /// v2.42 opens its querier (Thanos clamps every series to it).
+    fn set_query_window(&self, _mint: i64, _maxt: i64) {}
 }
 
 /// An in-memory storage for tests and for the test-script runner.

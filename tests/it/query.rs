@@ -210,3 +210,21 @@ fn sample_limit_ends_the_query_and_the_querier_keeps_serving() {
     let (s, v) = get(&c, "/api/v1/query?query=m&time=600");
     assert_eq!(s, 200, "{v}");
 }
+
+#[test]
+fn chain_dedup_keeps_every_sample() {
+    let opts = ClusterOptions {
+        replica_labels: vec!["replica".into()],
+        dedup: sluice::dedup::Mode::Chain,
+        ..Default::default()
+    };
+    let c = Cluster::start(
+        vec![replica("a", (100, 200)), replica("b", (300, 400))],
+        opts,
+    )
+    .unwrap();
+    let (_, v) = get(&c, "/api/v1/query?query=m[10m]&time=600");
+    // `--deduplication.func=chain`: the union of both replicas' samples.
+    let want: Vec<f64> = (0..=40).map(|i| (i * 15) as f64).collect();
+    assert_eq!(times(&v["data"]["result"][0]), want, "{v}");
+}
