@@ -11,6 +11,11 @@
 //!   stores), each store holding N series; one `/api/v1/series` request
 //!   for all of them with replica dedup on. Goal: peak RSS of the querier
 //!   flat in N, and the time to stream the answer.
+//! - `max-samples --series N --limit M`: one HA pair holding N series of 6 h
+//!   at 15 s; the querier runs with `--query.max-samples=M`. A query over
+//!   all of it must end with Prometheus's 422 error while a small query
+//!   sent at the same time is answered. Goal: peak RSS bounded by the limit,
+//!   not by the data.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -27,7 +32,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("series-fanout") => series_fanout(&args[1..]),
-        _ => Err("usage: loadtest series-fanout [--pairs P] [--series N]".to_string()),
+        Some("max-samples") => max_samples(&args[1..]),
+        _ => Err("usage: loadtest series-fanout [--pairs P] [--series N] | max-samples [--series N] [--limit M]".to_string()),
     };
     if let Err(e) = result {
         eprintln!("loadtest: {e}");
@@ -47,7 +53,7 @@ fn flag(args: &[String], name: &str, default: usize) -> Result<usize, String> {
 
 /// The series of one shard of a deployment: `n` series shaped like
 /// node-exporter's, told apart by instance and cpu; seeded by `shard`.
-fn shard_series(shard: usize, n: usize) -> Vec<FakeSeries> {
+fn shard_series(shard: usize, n: usize, samples: usize) -> Vec<FakeSeries> {
     (0..n)
         .map(|i| {
             let mut ls = vec![
@@ -63,7 +69,9 @@ fn shard_series(shard: usize, n: usize) -> Vec<FakeSeries> {
             sluice::labels::sort(&mut ls);
             FakeSeries {
                 labels: ls,
-                samples: vec![(0, i as f64), (15_000, i as f64 + 1.0)],
+                samples: (0..samples as i64)
+                    .map(|k| (k * 15_000, (i as i64 + k) as f64))
+                    .collect(),
             }
         })
         .collect()
@@ -85,10 +93,10 @@ impl Drop for Stores {
 }
 
 /// Serves `pairs` HA pairs of fake sidecars on one executor thread.
-fn start_stores(pairs: usize, n: usize) -> Result<Stores, String> {
+fn start_stores(pairs: usize, n: usize, samples: usize) -> Result<Stores, String> {
     let mut stores = Vec::new();
     for p in 0..pairs {
-        let series = shard_series(p, n);
+        let series = shard_series(p, n, samples);
         for r in ["a", "b"] {
             stores.push(FakeStore::new(Table {
                 external_labels: vec![label("replica", r), label("shard", &p.to_string())],
@@ -135,7 +143,7 @@ fn free_port() -> Result<u16, String> {
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-fn start_querier(stores: &[SocketAddr]) -> Result<Querier, String> {
+fn start_querier(stores: &[SocketAddr], extra: &[String]) -> Result<Querier, String> {
     let bin = std::env::var("SLUICE_BIN").unwrap_or_else(|_| "target/release/sluice".into());
     let http: SocketAddr = format!("127.0.0.1:{}", free_port()?)
         .parse()
@@ -151,6 +159,7 @@ fn start_querier(stores: &[SocketAddr]) -> Result<Querier, String> {
     for s in stores {
         cmd.arg(format!("--endpoint={s}"));
     }
+    cmd.args(extra);
     let child = cmd
         .spawn()
         .map_err(|e| format!("starting {bin}: {e} (build it with cargo build --release)"))?;
@@ -248,8 +257,8 @@ fn series_fanout(args: &[String]) -> Result<(), String> {
     let pairs = flag(args, "--pairs", 2)?;
     let n = flag(args, "--series", 100_000)?;
     eprintln!("preparing {} stores x {n} series ...", 2 * pairs);
-    let stores = start_stores(pairs, n)?;
-    let q = start_querier(&stores.addrs)?;
+    let stores = start_stores(pairs, n, 2)?;
+    let q = start_querier(&stores.addrs, &[])?;
     let pid = q.child.id();
     let (hwm_idle, _) = rss(pid);
     let sampling = Arc::new(AtomicBool::new(true));
@@ -302,6 +311,79 @@ fn series_fanout(args: &[String]) -> Result<(), String> {
     drop(stores);
     if series != (pairs * n) as u64 {
         return Err(format!("expected {} series, got {series}", pairs * n));
+    }
+    Ok(())
+}
+
+fn max_samples(args: &[String]) -> Result<(), String> {
+    let n = flag(args, "--series", 20_000)?;
+    let limit = flag(args, "--limit", 5_000_000)?;
+    let samples = 1440; // 6 h at 15 s
+    eprintln!("preparing 2 stores x {n} series x {samples} samples ...");
+    let stores = start_stores(1, n, samples)?;
+    let q = start_querier(&stores.addrs, &[format!("--query.max-samples={limit}")])?;
+    let pid = q.child.id();
+    let (hwm_idle, _) = rss(pid);
+    let http = q.http;
+    let big = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = testkit::http_request(
+            http,
+            "GET",
+            "/api/v1/query?query=sum(rate(node_cpu_seconds_total[6h]))&time=21600",
+            &[],
+            None,
+        );
+        (r, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let small = testkit::http_request(
+        http,
+        "GET",
+        "/api/v1/query?query=count(node_cpu_seconds_total%7Bcpu%3D%220%22%7D)&time=21600",
+        &[],
+        None,
+    )?;
+    let small_took = t.elapsed();
+    let (big, big_took) = big
+        .join()
+        .map_err(|_| "request thread panicked".to_string())?;
+    let big = big?;
+    let (hwm, _) = rss(pid);
+    let mib = |b: u64| b as f64 / 1048576.0;
+    let total = (2 * n * samples) as u64;
+    println!(
+        "## max-samples: 1 HA pair x {n} series x {samples} samples, --query.max-samples={limit}"
+    );
+    println!();
+    println!(
+        "- date: {}",
+        sluice::api::params::format_rfc3339(sluice::time::now_ms())
+    );
+    println!("- machine: {}", machine());
+    println!("- goal: a query over more samples than the limit ends with 422 while the querier keeps serving; peak RSS bounded by the limit, not the data");
+    println!(
+        "- data: {total} samples in the two replicas ({:.0}x the limit)",
+        total as f64 / limit as f64
+    );
+    println!(
+        "- big query `sum(rate(node_cpu_seconds_total[6h]))`: HTTP {} in {:.2} s: `{}`",
+        big.status,
+        big_took.as_secs_f64(),
+        big.text().trim()
+    );
+    println!("- small query sent 200 ms later `count(node_cpu_seconds_total{{cpu=\"0\"}})`: HTTP {} in {:.2} s", small.status, small_took.as_secs_f64());
+    println!(
+        "- querier RSS: {:.1} MiB after start, {:.1} MiB peak (VmHWM)",
+        mib(hwm_idle),
+        mib(hwm)
+    );
+    if big.status != 422 || small.status != 200 {
+        return Err(format!(
+            "expected 422 and 200, got {} and {}",
+            big.status, small.status
+        ));
     }
     Ok(())
 }

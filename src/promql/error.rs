@@ -123,6 +123,11 @@ impl PromqlError {
     /// The same error with `prefix` before the message (Prometheus wraps
     /// storage errors as "expanding series: ...").
     pub(crate) fn wrap(self, prefix: &str) -> PromqlError {
+        // The sample limit reads the same wherever it is hit, as
+        // Prometheus's ErrTooManySamples.
+        if self.kind == ErrorKind::TooManySamples {
+            return self;
+        }
         PromqlError {
             kind: self.kind,
             message: format!("{prefix}{}", self.message),
