@@ -56,6 +56,8 @@ pub struct Behaviour {
     pub garbage_after_frames: Option<usize>,
     /// Answer Info with an error (an unhealthy endpoint).
     pub info_fails: bool,
+    /// Send chunks whose bytes are cut short (an invalid chunk).
+    pub corrupt_chunks: bool,
 }
 
 /// Everything one fake store is.
@@ -203,6 +205,11 @@ impl FakeStore {
             if chunks.is_empty() {
                 continue;
             }
+            let chunks = if self.table.behaviour.corrupt_chunks {
+                chunks.into_iter().map(corrupt).collect()
+            } else {
+                chunks
+            };
             let mut ls = s.labels.clone();
             if strip {
                 ls.retain(|l| !req.without_replica_labels.contains(&l.name));
@@ -300,6 +307,15 @@ fn matchers(ms: &[crate::proto::thanos::LabelMatcher]) -> Result<Vec<Matcher>, S
     ms.iter()
         .map(|m| Matcher::from_proto(m).map_err(Status::invalid_argument))
         .collect()
+}
+
+/// Cuts a chunk's bytes to the header and a few bits: it claims samples
+/// it does not hold.
+fn corrupt(mut c: AggrChunk) -> AggrChunk {
+    if let Some(raw) = c.raw.as_mut() {
+        raw.data = raw.data.slice(..raw.data.len().min(4));
+    }
+    c
 }
 
 /// A well-framed message whose content does not decode as a SeriesResponse.

@@ -228,3 +228,29 @@ fn chain_dedup_keeps_every_sample() {
     let want: Vec<f64> = (0..=40).map(|i| (i * 15) as f64).collect();
     assert_eq!(times(&v["data"]["result"][0]), want, "{v}");
 }
+
+#[test]
+fn invalid_chunks_fail_the_query_not_the_querier() {
+    let mut bad = replica("b", (300, 400));
+    bad.behaviour.corrupt_chunks = true;
+    let opts = ClusterOptions {
+        replica_labels: vec!["replica".into()],
+        ..Default::default()
+    };
+    let c = Cluster::start(vec![replica("a", (100, 200)), bad], opts).unwrap();
+    let (s, v) = get(&c, "/api/v1/query?query=m[10m]&time=600");
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["errorType"], "execution");
+    assert!(v["error"].as_str().unwrap().contains("chunk"), "{v}");
+    // The querier keeps serving: labels need no chunks, and the good
+    // replica alone still answers.
+    let (s, v) = get(&c, "/api/v1/series?match[]=m");
+    assert_eq!(s, 200, "{v}");
+    let path = format!(
+        "/api/v1/query?query=m[10m]&time=600&storeMatch[]=%7B__address__%3D%22{}%22%7D",
+        c.stores[0]
+    );
+    let (s, v) = get(&c, &path);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1, "{v}");
+}
