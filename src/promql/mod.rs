@@ -294,18 +294,76 @@ impl Engine {
         }
 
         plan::set_offset_for_at_modifier(start, &node);
+        let job = EvalJob {
+            node,
+            data,
+            ty,
+            range,
+            start,
+            end,
+            interval,
+            lookback,
+            max_samples: i64::try_from(self.opts.max_samples).unwrap_or(i64::MAX),
+            default_subquery_step: self.opts.default_subquery_step_ms,
+            deadline: self.opts.timeout.and_then(|t| started.checked_add(t)),
+        };
+        // Evaluation is CPU work with no IO: it runs on the runtime's
+        // blocking pool, so the shard that accepted the query keeps serving
+        // its other connections and queries meanwhile.
+        let value = crate::rt::spawn_blocking(move || job.run())
+            .await
+            .unwrap_or_else(|panic| {
+                Err(PromqlError::internal(format!(
+                    "evaluation panicked: {panic}"
+                )))
+            })?;
+        Ok(QueryResult { value, warnings })
+    }
+}
+
+/// Everything evaluation needs, owned, so that it can run on another
+/// thread once the selects are done.
+struct EvalJob {
+    node: plan::Node,
+    data: Vec<Vec<SelSeries>>,
+    ty: ValueType,
+    range: QueryRange,
+    start: i64,
+    end: i64,
+    interval: i64,
+    lookback: i64,
+    max_samples: i64,
+    default_subquery_step: i64,
+    deadline: Option<std::time::Instant>,
+}
+
+impl EvalJob {
+    fn run(self) -> Result<Value> {
+        let EvalJob {
+            node,
+            data,
+            ty,
+            range,
+            start,
+            end,
+            interval,
+            lookback,
+            max_samples,
+            default_subquery_step,
+            deadline,
+        } = self;
         let mut ev = Evaluator {
             start,
             end,
             interval: if interval == 0 { 1 } else { interval },
-            max_samples: i64::try_from(self.opts.max_samples).unwrap_or(i64::MAX),
+            max_samples,
             current: 0,
             lookback,
-            default_subquery_step: self.opts.default_subquery_step_ms,
+            default_subquery_step,
             data: &data,
-            deadline: self.opts.timeout.and_then(|t| started.checked_add(t)),
+            deadline,
         };
-        let value = match (ev.eval(&node)?, range) {
+        Ok(match (ev.eval(&node)?, range) {
             (Evaluated::String(s), _) => Value::String { t: start, v: s },
             (Evaluated::Matrix(mut mat), QueryRange::Range { .. }) => {
                 mat.sort_by(|a, b| crate::labels::compare(&a.metric, &b.metric));
@@ -336,8 +394,7 @@ impl Engine {
                 }
                 _ => Value::Matrix(mat),
             },
-        };
-        Ok(QueryResult { value, warnings })
+        })
     }
 }
 

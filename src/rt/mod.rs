@@ -56,6 +56,39 @@ pub fn spawn<T: 'static>(fut: impl Future<Output = T> + 'static) -> Task<T> {
     Task(glommio::spawn_local(fut))
 }
 
+/// Runs CPU-bound work without IO on a thread of its own and waits for it
+/// without holding the shard, so the shard keeps serving its other
+/// connections and queries. (glommio's blocking pool has one thread per
+/// executor, which would queue one query's evaluation behind another's;
+/// callers bound how many run at once, the query API through its gate.)
+/// A panic in `f` comes back as `Err` with its message.
+pub async fn spawn_blocking<F, R>(f: F) -> Result<R, String>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let job = move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into())
+        })
+    };
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("sluice-eval".into())
+        .spawn(move || {
+            let _ = tx.send(job());
+        });
+    match spawned {
+        Ok(_) => rx
+            .await
+            .unwrap_or_else(|_| Err("the evaluation thread ended without an answer".into())),
+        Err(e) => Err(format!("cannot start an evaluation thread: {e}")),
+    }
+}
+
 /// Sleeps for `d` on the current shard's timer.
 pub async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await;

@@ -254,3 +254,38 @@ fn invalid_chunks_fail_the_query_not_the_querier() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1, "{v}");
 }
+
+#[test]
+fn a_heavy_query_does_not_hold_up_others_on_its_shard() {
+    // The cluster runs on one executor: without moving evaluation off the
+    // shard, the small query would wait for the heavy one.
+    let series: Vec<FakeSeries> = (0..2000)
+        .map(|i| FakeSeries {
+            labels: ls(&[("__name__", "h"), ("i", &i.to_string())]),
+            samples: (0..=40).map(|k| (k * 15_000, k as f64)).collect(),
+        })
+        .collect();
+    let mut small = replica("a", (100, 200));
+    small.series.extend(series);
+    let c = Cluster::start(vec![small], ClusterOptions::default()).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (http, done2) = (c.http, done.clone());
+    let heavy = std::thread::spawn(move || {
+        // A subquery at 1 s resolution over 2000 series for 600 steps; the
+        // timeout bounds it whatever the machine.
+        let path =
+            "/api/v1/query_range?query=sum(rate(h[5m:1s]))&start=0&end=600&step=1&timeout=5s";
+        let r = http_request(http, "GET", path, &[], None).unwrap();
+        done2.store(true, std::sync::atomic::Ordering::SeqCst);
+        r.status
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (s, v) = get(&c, "/api/v1/query?query=count(m)&time=600");
+    let heavy_done_first = done.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s, 200, "{v}");
+    let heavy_status = heavy.join().unwrap();
+    assert!(
+        !heavy_done_first,
+        "the heavy query (HTTP {heavy_status}) finished before the small one: this test needs a heavier query"
+    );
+}
