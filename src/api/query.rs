@@ -18,7 +18,9 @@ use super::params::Form;
 use super::Shard;
 use crate::fanout::{Budget, Partial};
 use crate::labels::parse_selector;
-use crate::promql::{Engine, EngineOptions, PromqlError, Query, QueryOpts, QueryRange, Value};
+use crate::promql::{
+    format_value, Engine, EngineOptions, PromqlError, Query, QueryOpts, QueryRange, Value,
+};
 use crate::querier::Querier;
 
 /// Prometheus's limit on points per series of a range query.
@@ -263,22 +265,6 @@ fn point(out: &mut Vec<u8>, t: i64, v: &str) {
     out.push(b',');
     json::write_str(out, v);
     out.push(b']');
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)` with Prometheus's names for
-/// the special values.
-pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        // Rust prints the shortest digits that read back exactly, never in
-        // exponent form: Go's 'f' with precision -1.
-        format!("{v}")
-    }
 }
 
 /// A millisecond timestamp as Go's encoding/json writes the float64

@@ -51,6 +51,12 @@ pub use value::{
 use engine::{Evaluated, Evaluator, SelSeries};
 use plan::{HintParams, ValueType};
 
+/// A float as Prometheus's API writes sample values:
+/// `strconv.FormatFloat(v, 'f', -1, 64)` with `NaN`, `+Inf`, `-Inf`.
+pub fn format_value(v: f64) -> String {
+    format::format_f(v)
+}
+
 /// Prometheus's default lookback delta (`--query.lookback-delta`), 5m.
 pub const DEFAULT_LOOKBACK_DELTA_MS: i64 = 5 * 60 * 1000;
 /// Prometheus's default `--query.max-samples`.
