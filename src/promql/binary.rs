@@ -20,7 +20,11 @@
 //! an error for one-to-one matching; for many-to-one, a second result with
 //! the same labels is.
 
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+// A fast non-cryptographic hash: these maps are rebuilt at every step of
+// a range query, keyed by label signatures we compute ourselves.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::labels::METRIC_NAME;
 
@@ -100,7 +104,11 @@ pub(crate) fn vector_unless(
 /// Caches kept across the steps of one vector/vector operation.
 #[derive(Debug, Default)]
 pub(crate) struct BinopCache {
-    result_metric: HashMap<(Metric, Metric), Metric>,
+    /// Keyed by the two label sets' addresses: hashing whole label sets
+    /// at every step cost more than the operation. The entry holds both
+    /// `Arc`s, so neither allocation can be freed and its address reused
+    /// while the entry exists.
+    result_metric: HashMap<(usize, usize), (Metric, Metric, Metric)>,
     pub(crate) node: NodeCache,
 }
 
@@ -130,7 +138,8 @@ pub(crate) fn vector_binop(
         (lhs, rhs, lsig, rsig)
     };
 
-    let mut right: HashMap<&[u8], &Sample> = HashMap::with_capacity(rhs.len());
+    let mut right: HashMap<&[u8], &Sample> =
+        HashMap::with_capacity_and_hasher(rhs.len(), Default::default());
     for (rs, sig) in rhs.iter().zip(rsig) {
         if let Some(dup) = right.get(sig) {
             let one_side = if matching.card == Card::OneToMany {
@@ -152,7 +161,8 @@ pub(crate) fn vector_binop(
 
     // One-to-one: the signatures that matched. Many-to-one: per signature,
     // the result label sets produced so far.
-    let mut matched: HashMap<&[u8], HashSet<Metric>> = HashMap::with_capacity(right.len());
+    let mut matched: HashMap<&[u8], HashSet<Metric>> =
+        HashMap::with_capacity_and_hasher(right.len(), Default::default());
     let mut out = Vec::with_capacity(lhs.len());
     for (ls, sig) in lhs.iter().zip(lsig) {
         let Some(rs) = right.get(sig) else {
@@ -180,7 +190,7 @@ pub(crate) fn vector_binop(
                         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                     ));
                 }
-                matched.insert(sig, HashSet::new());
+                matched.insert(sig, HashSet::default());
             }
             _ => {
                 if !matched.entry(sig).or_default().insert(metric.clone()) {
@@ -207,8 +217,8 @@ fn result_metric(
     matching: &VectorMatching,
     cache: &mut BinopCache,
 ) -> Metric {
-    let key = (lhs.clone(), rhs.clone());
-    if let Some(m) = cache.result_metric.get(&key) {
+    let key = (Arc::as_ptr(lhs) as usize, Arc::as_ptr(rhs) as usize);
+    if let Some((_, _, m)) = cache.result_metric.get(&key) {
         return m.clone();
     }
     let mut b = Builder::new(lhs);
@@ -232,7 +242,9 @@ fn result_metric(
         }
     }
     let m = Metric::new(b.labels());
-    cache.result_metric.insert(key, m.clone());
+    cache
+        .result_metric
+        .insert(key, (lhs.clone(), rhs.clone(), m.clone()));
     m
 }
 
