@@ -11,6 +11,7 @@ pub mod error;
 pub mod json;
 pub mod metadata;
 pub mod params;
+pub mod probes;
 
 use std::convert::Infallible;
 use std::rc::Rc;
@@ -70,8 +71,8 @@ impl Shard {
     pub fn new(global: Arc<Global>) -> Rc<Shard> {
         Rc::new(Shard {
             cfg: global.cfg.clone(),
+            pool: Pool::with_endpoints(global.endpoints.clone()),
             global,
-            pool: Pool::new(),
         })
     }
 }
