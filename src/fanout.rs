@@ -25,8 +25,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::endpoint::set::Endpoint;
-use crate::endpoint::{Pool, StoreError};
-use crate::grpc::{Code, Status, Streaming};
+use crate::endpoint::{Pool, SeriesStream, StoreError};
+use crate::grpc::{Code, Status};
 use crate::labels;
 use crate::proto::thanos::{series_response, Label, Series, SeriesRequest, SeriesResponse};
 use crate::rt;
@@ -142,7 +142,7 @@ enum Mode {
 /// One store's series stream.
 pub struct Source {
     endpoint: String,
-    stream: Option<Streaming<SeriesResponse>>,
+    stream: Option<SeriesStream>,
     /// Series of a received batch frame not yet handed out.
     batch: VecDeque<Series>,
     pending: VecDeque<Series>,

@@ -13,6 +13,7 @@ pub mod labels;
 pub mod log;
 pub mod merge;
 pub mod metrics;
+pub mod promclient;
 pub mod promql;
 pub mod proto;
 pub mod querier;

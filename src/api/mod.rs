@@ -12,6 +12,7 @@ pub mod gate;
 pub mod json;
 pub mod metadata;
 pub mod params;
+pub mod probes;
 pub mod query;
 
 use std::convert::Infallible;
@@ -88,8 +89,8 @@ impl Shard {
         let share = global.cfg.max_concurrent.div_ceil(shards);
         Rc::new(Shard {
             cfg: global.cfg.clone(),
+            pool: Pool::with_endpoints(global.endpoints.clone()),
             global,
-            pool: Pool::new(),
             gate: gate::Gate::new(share),
         })
     }

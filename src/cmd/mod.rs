@@ -1,9 +1,10 @@
-//! The subcommands: `query` (the querier), `demo` (the querier over an
-//! in-process HA pair of fake sidecars). `main` only parses the command line
-//! and calls [`run`].
+//! The subcommands: `query` (the querier), `sidecar` (the StoreAPI over a
+//! Prometheus server), `demo` (the querier over an in-process HA pair of
+//! fake sidecars). `main` only parses the command line and calls [`run`].
 
 pub mod demo;
 pub mod query;
+pub mod sidecar;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -14,11 +15,7 @@ pub fn run(cmd: Command) -> Result<(), String> {
     match cmd {
         Command::Query(cfg) => query::run(*cfg),
         Command::Demo(cfg) => demo::run(*cfg),
-        Command::Sidecar(_) => Err(
-            "sluice sidecar is not implemented yet (see the sidecar issue); \
-             its flags are accepted so that manifests parse"
-                .into(),
-        ),
+        Command::Sidecar(cfg) => sidecar::run(*cfg),
         Command::Help(text) => {
             print!("{text}");
             Ok(())
@@ -45,6 +42,18 @@ pub fn listen_addr(s: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("invalid listen address {s:?}: {e}"))?
         .next()
         .ok_or_else(|| format!("invalid listen address {s:?}: no addresses"))
+}
+
+/// Every shard binds the same address with SO_REUSEPORT, so port 0 ("any
+/// free port") is resolved to one concrete port first.
+pub fn concrete_port(addr: SocketAddr) -> Result<SocketAddr, String> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let probe = std::net::TcpListener::bind(addr).map_err(|e| format!("listen on {addr}: {e}"))?;
+    probe
+        .local_addr()
+        .map_err(|e| format!("listen on {addr}: {e}"))
 }
 
 /// Sets up logging from the flags.

@@ -36,8 +36,8 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
             &[("flag", name), ("reason", why)],
         );
     }
-    let http = concrete_port(super::listen_addr(&cfg.http_address)?)?;
-    let grpc = concrete_port(super::listen_addr(&cfg.grpc_address)?)?;
+    let http = super::concrete_port(super::listen_addr(&cfg.http_address)?)?;
+    let grpc = super::concrete_port(super::listen_addr(&cfg.grpc_address)?)?;
     let shards = super::shard_count(cfg.cores);
     let endpoints = EndpointSet::new(SetOptions {
         info_timeout: cfg.info_timeout,
@@ -127,18 +127,6 @@ pub fn start(cfg: QueryConfig, extra: Option<ShardExtra>) -> Result<(), String> 
         &[("http", &http), ("grpc", &grpc), ("shards", &shards)],
     );
     handles.join().map_err(|e| e.to_string())
-}
-
-/// Every shard binds the same address with SO_REUSEPORT, so port 0 ("any
-/// free port") is resolved to one concrete port first.
-fn concrete_port(addr: SocketAddr) -> Result<SocketAddr, String> {
-    if addr.port() != 0 {
-        return Ok(addr);
-    }
-    let probe = std::net::TcpListener::bind(addr).map_err(|e| format!("listen on {addr}: {e}"))?;
-    probe
-        .local_addr()
-        .map_err(|e| format!("listen on {addr}: {e}"))
 }
 
 /// Binds this shard's listeners and spawns its servers.

@@ -19,6 +19,10 @@
 //! - `scheme://` inside the name (`dns+http://host:port`) is split off before
 //!   the host and port, and written back in front of every result.
 //! - any other qtype is "invalid lookup scheme".
+//! - `prometheus+http://host:port[/prefix]` (a Sluice extension) names a
+//!   Prometheus server read directly through its remote-read API, with no
+//!   sidecar in front. It is static: used verbatim, never looked up, and the
+//!   whole text (prefix included) is the endpoint's address.
 //!
 //! Host and port are split exactly as Go's `net.SplitHostPort`; when that
 //! fails (no port, too many colons) the whole name is the host and the port
@@ -124,19 +128,31 @@ impl fmt::Display for AddressError {
 
 impl std::error::Error for AddressError {}
 
+/// The prefix of a sidecar-less Prometheus endpoint (Sluice extension).
+pub const PROMETHEUS_PREFIX: &str = "prometheus+";
+
+/// The Prometheus base URL of a `prometheus+<url>` endpoint address.
+pub fn prometheus_url(addr: &str) -> Option<&str> {
+    addr.strip_prefix(PROMETHEUS_PREFIX)
+}
+
 /// Thanos's `GetQTypeName`: the text before the first `+` and the rest;
 /// without a `+` the qtype is empty.
 pub fn split_qtype(addr: &str) -> (&str, &str) {
     addr.split_once('+').unwrap_or(("", addr))
 }
 
-/// Thanos's `IsDynamicNode`: the address has a non-empty `<qtype>+` prefix.
+/// Thanos's `IsDynamicNode`: the address has a non-empty `<qtype>+` prefix
+/// (and is not a `prometheus+` endpoint, which is static).
 pub fn is_dynamic(addr: &str) -> bool {
-    !split_qtype(addr).0.is_empty()
+    !split_qtype(addr).0.is_empty() && prometheus_url(addr).is_none()
 }
 
 /// Parses one address.
 pub fn parse(addr: &str) -> Result<Address, AddressError> {
+    if prometheus_url(addr).is_some() {
+        return Ok(Address::Static(addr.to_string()));
+    }
     let (qtype, name) = split_qtype(addr);
     if qtype.is_empty() {
         return Ok(Address::Static(name.to_string()));
@@ -284,6 +300,11 @@ mod tests {
             ),
             // Only the first '+' separates.
             ("dns+a+b:1", Ok(lookup(A, None, "a+b", Some("1")))),
+            // A Prometheus server without a sidecar: static, verbatim.
+            (
+                "prometheus+http://prom:9090/x",
+                Ok(Address::Static("prometheus+http://prom:9090/x".into())),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(&parse(input), want, "{input}");
@@ -356,5 +377,8 @@ mod tests {
         assert!(is_dynamic("foo+a:1"));
         assert!(!is_dynamic("+a:1"));
         assert!(!is_dynamic("a:1"));
+        assert!(!is_dynamic("prometheus+http://a:1"));
+        assert_eq!(prometheus_url("prometheus+http://a:1"), Some("http://a:1"));
+        assert_eq!(prometheus_url("dns+a:1"), None);
     }
 }

@@ -155,6 +155,11 @@ impl Provider {
                 next.push((name.to_string(), vec![name.to_string()]));
                 continue;
             }
+            if !super::address::is_dynamic(addr) {
+                // `prometheus+http://…`: static, kept whole.
+                next.push((addr.clone(), vec![addr.clone()]));
+                continue;
+            }
             let result = rt::timeout(self.interval, self.resolver.resolve(addr)).await;
             self.lookups.fetch_add(1, Ordering::Relaxed);
             crate::metrics::DNS_LOOKUPS.fetch_add(1, Ordering::Relaxed);

@@ -3,6 +3,16 @@
 //! Each shard keeps its own [`Pool`]; no connection or lock is shared between
 //! shards. A connection that fails is dropped from the pool and the next call
 //! dials again. Every error a call returns names the endpoint it came from.
+//!
+//! Sidecar-less endpoints. An address `prometheus+http://host:port` is a
+//! Prometheus server read without a sidecar: the pool answers its calls
+//! in-process with the sidecar's own store code
+//! ([`crate::store::prometheus::PromStore`]) instead of over gRPC, and a
+//! `Series` call gives a [`SeriesStream::Prometheus`] instead of a gRPC
+//! stream. That enum is the whole seam: the fan-out reads both variants
+//! the same way. The external labels such an endpoint matches against are
+//! the ones its last Info announced (read from Prometheus's configuration
+//! by the control plane), taken from the endpoint set.
 
 pub mod control;
 pub mod set;
@@ -10,15 +20,18 @@ pub mod set;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::grpc::{Channel, Code, Status, Streaming};
+use crate::promclient::{Client, PromUrl};
 use crate::proto::paths;
 use crate::proto::thanos::{
-    info::{InfoRequest, InfoResponse},
-    LabelNamesRequest, LabelNamesResponse, LabelValuesRequest, LabelValuesResponse, SeriesRequest,
-    SeriesResponse,
+    info::{InfoRequest, InfoResponse, StoreInfo},
+    series_response, LabelNamesRequest, LabelNamesResponse, LabelValuesRequest,
+    LabelValuesResponse, SeriesRequest, SeriesResponse, ZLabelSet,
 };
+use crate::store::prometheus::{Meta, PromStore, DEFAULT_MIN_TIME};
 
 /// How long a dial may take.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,15 +49,71 @@ impl std::fmt::Display for StoreError {
     }
 }
 
+/// A `Series` stream from one store.
+pub enum SeriesStream {
+    /// A gRPC `thanos.Store/Series` call.
+    Grpc(Streaming<SeriesResponse>),
+    /// A Prometheus server's remote read, decoded in-process.
+    Prometheus(crate::store::prometheus::SeriesStream),
+}
+
+impl SeriesStream {
+    /// The next message, `None` at a clean end, or the call's error.
+    pub async fn message(&mut self) -> Result<Option<SeriesResponse>, Status> {
+        match self {
+            SeriesStream::Grpc(s) => s.message().await,
+            SeriesStream::Prometheus(s) => Ok(s.next().await?.map(|s| SeriesResponse {
+                result: Some(series_response::Result::Series(s)),
+            })),
+        }
+    }
+}
+
 /// The connections of one shard, keyed by endpoint address.
 #[derive(Default)]
 pub struct Pool {
     conns: RefCell<HashMap<String, Channel>>,
+    /// Where `prometheus+` endpoints' external labels are looked up.
+    endpoints: Option<Arc<set::EndpointSet>>,
 }
 
 impl Pool {
     pub fn new() -> Pool {
         Pool::default()
+    }
+
+    /// A pool whose `prometheus+` endpoints match against the external
+    /// labels `endpoints` last saw them announce.
+    pub fn with_endpoints(endpoints: Arc<set::EndpointSet>) -> Pool {
+        Pool {
+            endpoints: Some(endpoints),
+            ..Pool::default()
+        }
+    }
+
+    /// The in-process store and metadata of a `prometheus+` address.
+    fn prometheus(&self, addr: &str) -> Result<Option<(PromStore, Meta)>, StoreError> {
+        let Some(url) = crate::discovery::address::prometheus_url(addr) else {
+            return Ok(None);
+        };
+        let url = PromUrl::parse(url).map_err(|e| StoreError {
+            endpoint: addr.to_string(),
+            status: Status::invalid_argument(format!("invalid Prometheus URL: {e}")),
+        })?;
+        let external_labels = self
+            .endpoints
+            .as_ref()
+            .and_then(|set| {
+                let snap = set.snapshot();
+                let e = snap.endpoints.iter().find(|e| e.addr == addr)?;
+                e.label_sets.first().cloned()
+            })
+            .unwrap_or_default();
+        let meta = Meta {
+            external_labels,
+            ..Meta::default()
+        };
+        Ok(Some((PromStore::new(Client::new(url)), meta)))
     }
 
     /// A connection to `addr`, dialling if there is none.
@@ -100,11 +169,21 @@ impl Pool {
         addr: &str,
         req: &SeriesRequest,
         deadline: Instant,
-    ) -> Result<Streaming<SeriesResponse>, StoreError> {
+    ) -> Result<SeriesStream, StoreError> {
+        if let Some((store, meta)) = self.prometheus(addr)? {
+            let s = store.series(&meta, req.clone(), deadline).await;
+            return s
+                .map(SeriesStream::Prometheus)
+                .map_err(|status| StoreError {
+                    endpoint: addr.to_string(),
+                    status,
+                });
+        }
         self.with_channel(addr, |c| async move {
             c.server_streaming(paths::STORE_SERIES, req, deadline).await
         })
         .await
+        .map(SeriesStream::Grpc)
     }
 
     /// `LabelNames`.
@@ -114,6 +193,15 @@ impl Pool {
         req: &LabelNamesRequest,
         timeout: Duration,
     ) -> Result<LabelNamesResponse, StoreError> {
+        if let Some((store, meta)) = self.prometheus(addr)? {
+            let r = store
+                .label_names(&meta, req, Instant::now() + timeout)
+                .await;
+            return r.map_err(|status| StoreError {
+                endpoint: addr.to_string(),
+                status,
+            });
+        }
         self.with_channel(addr, |c| async move {
             c.unary(paths::STORE_LABEL_NAMES, req, timeout).await
         })
@@ -127,6 +215,15 @@ impl Pool {
         req: &LabelValuesRequest,
         timeout: Duration,
     ) -> Result<LabelValuesResponse, StoreError> {
+        if let Some((store, meta)) = self.prometheus(addr)? {
+            let r = store
+                .label_values(&meta, req, Instant::now() + timeout)
+                .await;
+            return r.map_err(|status| StoreError {
+                endpoint: addr.to_string(),
+                status,
+            });
+        }
         self.with_channel(addr, |c| async move {
             c.unary(paths::STORE_LABEL_VALUES, req, timeout).await
         })
@@ -145,12 +242,42 @@ impl Pool {
             .await
     }
 
-    /// `thanos.info.Info/Info`.
+    /// `thanos.info.Info/Info`. A `prometheus+` endpoint answers as a
+    /// sidecar would: its external labels, read from its configuration.
     pub async fn info(&self, addr: &str, timeout: Duration) -> Result<InfoResponse, StoreError> {
+        if let Some((store, _)) = self.prometheus(addr)? {
+            let deadline = Instant::now() + timeout;
+            let labels = crate::promclient::api::external_labels(store.client(), deadline)
+                .await
+                .map_err(|status| StoreError {
+                    endpoint: addr.to_string(),
+                    status,
+                })?;
+            return Ok(prometheus_info(labels));
+        }
         self.with_channel(addr, |c| async move {
             c.unary(paths::INFO_INFO, &InfoRequest {}, timeout).await
         })
         .await
+    }
+}
+
+/// The Info of a sidecar-less Prometheus endpoint.
+fn prometheus_info(labels: Vec<crate::proto::thanos::Label>) -> InfoResponse {
+    InfoResponse {
+        label_sets: if labels.is_empty() {
+            Vec::new()
+        } else {
+            vec![ZLabelSet { labels }]
+        },
+        component_type: "sidecar".into(),
+        store: Some(StoreInfo {
+            min_time: DEFAULT_MIN_TIME,
+            max_time: i64::MAX,
+            supports_sharding: false,
+            supports_without_replica_labels: true,
+        }),
+        ..Default::default()
     }
 }
 

@@ -144,6 +144,7 @@ fn type_placeholder(kind: Kind) -> &'static str {
         Kind::Duration | Kind::GoDuration => "DURATION",
         Kind::Enum(_) | Kind::Enums(_) => "VALUE",
         Kind::Address => "ADDRESS",
+        Kind::TimeOrDuration => "TIME-OR-DURATION",
     }
 }
 

@@ -32,7 +32,8 @@
 //!
 //! # Support status
 //!
-//! Every flag of `thanos query` v0.31 is accepted. Each [`FlagSpec`] says
+//! Every flag of `thanos query` and `thanos sidecar` v0.31 is accepted by
+//! `sluice query` and `sluice sidecar`. Each [`FlagSpec`] says
 //! whether Sluice honours it ([`Support::Implemented`]), keeps the value but
 //! does not act on it yet ([`Support::NotYetSupported`]: listed once at
 //! start-up and marked in `--help`), or accepts it as a no-op because it tunes
@@ -106,6 +107,9 @@ pub enum Kind {
     /// `extkingpin.Addrs`: repeatable addresses, each either `host:port` or a
     /// `<qtype>+<name>` DNS query, none empty and none given twice.
     Address,
+    /// Thanos's `model.TimeOrDurationValue` (`--min-time`): an RFC 3339 time
+    /// or a model duration with an optional leading `-`; kept as text.
+    TimeOrDuration,
 }
 
 impl Kind {

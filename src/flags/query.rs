@@ -142,7 +142,7 @@ const ENGINE_FLAGS: &[FlagSpec] = &[
 const ENDPOINT_FLAGS: &[FlagSpec] = &[
     FlagSpec::new("selector-label", Kind::Strings, "Label announced in the Info API and required of incoming StoreAPI requests (repeatable).")
         .placeholder("<name>=\"<value>\""),
-    FlagSpec::new("endpoint", Kind::Address, "Address of a Thanos API server (repeatable). A dns+ or dnssrv+ prefix finds servers through DNS A/AAAA or SRV records.")
+    FlagSpec::new("endpoint", Kind::Address, "Address of a Thanos API server (repeatable). A dns+ or dnssrv+ prefix finds servers through DNS A/AAAA or SRV records. Sluice also takes prometheus+http://host:port, a Prometheus server read directly through remote read, without a sidecar.")
         .placeholder("<endpoint>")
         .implemented(),
     FlagSpec::new("endpoint-group", Kind::Address, "Experimental: DNS name of a group of Thanos API servers that are queried round-robin as one endpoint instead of fanned out to (repeatable).")
@@ -393,11 +393,10 @@ fn strict_endpoints(flags: &ParsedFlags) -> Result<Vec<String>, FlagError> {
     Ok([endpoints, stores].concat())
 }
 
-/// Thanos's `dns.IsDynamicNode`: the address has a non-empty `<qtype>+` prefix.
+/// Thanos's `dns.IsDynamicNode`: the address has a non-empty `<qtype>+`
+/// prefix; Sluice's `prometheus+http://…` endpoints are static.
 pub fn is_dynamic(address: &str) -> bool {
-    address
-        .split_once('+')
-        .is_some_and(|(qtype, _)| !qtype.is_empty())
+    crate::discovery::address::is_dynamic(address)
 }
 
 /// Reads `--query.max-concurrent`. Thanos takes any int, but zero blocks every

@@ -539,6 +539,7 @@ fn sample(kind: Kind) -> Option<(&'static str, &'static str)> {
         Kind::Int | Kind::Uint | Kind::Ints => Some(("7", "7")),
         Kind::Float | Kind::Floats => Some(("0.5", "0.5")),
         Kind::Duration => Some(("3m", "3m")),
+        Kind::TimeOrDuration => Some(("3m", "3m")),
         Kind::GoDuration => Some(("3m", "3m0s")),
         Kind::Enum(options) => options.last().map(|o| (*o, *o)),
         Kind::Enums(options) => options.first().map(|o| (*o, *o)),

@@ -38,7 +38,7 @@ impl Value {
     pub fn zero(kind: Kind) -> Value {
         match kind {
             Kind::Bool => Value::Bool(false),
-            Kind::String | Kind::Enum(_) => Value::Text(String::new()),
+            Kind::String | Kind::Enum(_) | Kind::TimeOrDuration => Value::Text(String::new()),
             Kind::Int => Value::Int(0),
             Kind::Uint => Value::Uint(0),
             Kind::Float => Value::Float(0.0),
@@ -78,6 +78,9 @@ pub fn accept(kind: Kind, previous: Option<Value>, raw: &str) -> Result<Value, S
     match kind {
         Kind::Bool => parse_bool(raw).map(Value::Bool),
         Kind::String => Ok(Value::Text(raw.to_string())),
+        Kind::TimeOrDuration => {
+            super::sidecar::TimeOrDuration::parse(raw).map(|_| Value::Text(raw.to_string()))
+        }
         Kind::Int => parse_kingpin_int(raw).map(Value::Int),
         Kind::Uint => parse_go_uint(raw).map(Value::Uint),
         Kind::Float => parse_float(raw).map(Value::Float),

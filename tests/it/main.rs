@@ -8,7 +8,12 @@
 mod api;
 mod cli;
 mod discovery;
+mod e2e;
+mod e2e_data;
+mod fake_prom;
 mod fanout;
 mod grpc;
+mod procs;
 mod query;
+mod sidecar;
 mod support;
