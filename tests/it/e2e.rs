@@ -14,8 +14,10 @@
 //! Sluice's dedup) equal Thanos's penalty pipeline applied to the chunks
 //! Prometheus cut from each replica's samples (as read from the replica's
 //! own query API); the sidecar-less querier and the fake stores give the
-//! same answers as the sidecars. The PromQL checks wait for the engine
-//! (marked below).
+//! same answers as the sidecars; PromQL (instant and range: a selector,
+//! rate, sum by, histogram_quantile, a join) through the querier equals the
+//! complete Prometheus wherever the deduplicated data equals the complete
+//! data; `promtool query` works against the querier.
 //!
 //! Everything listens on 127.0.0.1; children are killed and temporary
 //! directories removed when the test ends, however it ends; every wait is
@@ -515,33 +517,96 @@ fn check_raw_samples(
     got
 }
 
-/// The PromQL checks' place (see the comment inside).
-fn check_promql(complete: SocketAddr) {
-    // ------------------------------------------------------------------
-    // PROMQL CHECKS: to be enabled when the PromQL engine lands. For each
-    // query (instant and range: selectors, rate, sum by, histogram_quantile,
-    // a join), compare the querier's answer with the complete Prometheus's:
-    //
-    //   let l = get_json(q.http, &path);
-    //   let r = get_json(complete, &path);
-    //   compare_query_responses(&l, &r, 1e-9).unwrap();
-    //
-    // Until then the helper is exercised on the complete Prometheus itself.
+/// PromQL through the querier (over the two sidecars, deduplicating)
+/// equals the complete Prometheus wherever the deduplicated data equals
+/// the complete data: every evaluation whose window (5m range or
+/// lookback) stays clear of the four samples Thanos's dedup drops
+/// (`check_raw_samples`). Instant and range, each query of
+/// [`PROMQL_QUERIES`], compared value by value with no tolerance.
+fn check_promql(q: SocketAddr, complete: SocketAddr) {
+    let s = |k: i64| (T0 + k * STEP) / 1000;
+    // Lost samples at steps 640, 641, 720, 721; a 5m window spans 20 steps.
+    let ranges = [(s(40), s(639)), (s(742), s(POINTS - 1))];
+    let instants = [s(600), s(700), s(POINTS - 1)];
+    let mut checked = 0;
     for expr in PROMQL_QUERIES {
-        for path in [
-            format!(
-                "/api/v1/query_range?query={}&start={}&end={}&step=60",
-                enc(expr),
-                T0 / 1000 + 600,
-                T_END / 1000
-            ),
-            format!("/api/v1/query?query={}&time={}", enc(expr), T_END / 1000),
-        ] {
-            let r = get_json(complete, &path);
-            assert_eq!(compare_query_responses(&r, &r, 0.0), Ok(()), "{path}");
+        let mut paths: Vec<String> = ranges
+            .iter()
+            .map(|(a, b)| {
+                format!(
+                    "/api/v1/query_range?query={}&start={a}&end={b}&step=60",
+                    enc(expr)
+                )
+            })
+            .collect();
+        paths.extend(
+            instants
+                .iter()
+                .map(|t| format!("/api/v1/query?query={}&time={t}", enc(expr))),
+        );
+        for path in paths {
+            let (l, r) = (get_json(q, &path), get_json(complete, &path));
+            assert_ne!(
+                r["data"]["result"],
+                serde_json::json!([]),
+                "{path}: the complete Prometheus has no data"
+            );
+            if let Err(e) = compare_query_responses(&l, &r, 0.0) {
+                panic!("{path}: querier vs complete Prometheus: {e}");
+            }
+            checked += 1;
         }
     }
-    // ------------------------------------------------------------------
+    eprintln!("e2e: {checked} PromQL answers equal the complete Prometheus's");
+}
+
+/// `promtool query` (Prometheus 2.42's client) works against the querier
+/// and prints what it prints for the complete Prometheus.
+fn check_promtool(q: SocketAddr, complete: SocketAddr) {
+    let promtool = find_tool("promtool");
+    let t = ((T0 + 600 * STEP) / 1000).to_string();
+    let (start, end) = (
+        ((T0 + 100 * STEP) / 1000).to_string(),
+        ((T0 + 200 * STEP) / 1000).to_string(),
+    );
+    let expr = "sum by (code) (rate(sluice_e2e_requests_total[5m]))";
+    let run = |addr: SocketAddr, args: &[&str]| {
+        let out = Command::new(&promtool)
+            .args(args)
+            .arg(format!("http://{addr}"))
+            .arg(expr)
+            .output()
+            .expect("running promtool");
+        assert!(
+            out.status.success(),
+            "promtool {args:?} against {addr}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for args in [
+        vec!["query", "instant", "--time", t.as_str()],
+        vec![
+            "query",
+            "range",
+            "--start",
+            start.as_str(),
+            "--end",
+            end.as_str(),
+            "--step",
+            "60s",
+        ],
+    ] {
+        let (l, r) = (run(q, &args), run(complete, &args));
+        assert!(!r.trim().is_empty(), "promtool {args:?} printed nothing");
+        // Series order is not defined for instant vectors; compare lines.
+        let sorted = |s: &str| {
+            let mut v: Vec<String> = s.lines().map(String::from).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(&l), sorted(&r), "promtool {args:?}");
+    }
 }
 
 #[test]
@@ -573,7 +638,8 @@ fn sidecars_and_querier_against_real_prometheus() {
         metadata(s.q.http, "&dedup=false", &value_names)
     );
 
-    check_promql(s.complete());
+    check_promql(s.q.http, s.complete());
+    check_promtool(s.q.http, s.complete());
     eprintln!(
         "e2e: sidecar-a VmHWM at the end (after the deduplicating reads, which hold one \
          metric name's series at a time): {} KiB",
@@ -582,8 +648,8 @@ fn sidecars_and_querier_against_real_prometheus() {
     eprintln!("e2e: wall time {:?}", started.elapsed());
 }
 
-/// The PromQL the checks above will run (against the querier and the
-/// complete Prometheus).
+/// The PromQL the checks above run (against the querier and the complete
+/// Prometheus).
 const PROMQL_QUERIES: &[&str] = &[
     "sluice_e2e_temperature",
     "rate(sluice_e2e_requests_total[5m])",
