@@ -66,6 +66,9 @@ fn print_banner(cfg: &DemoConfig) {
          \x20 curl -s 'http://{http}/api/v1/series?match[]=up'\n\
          \x20 curl -s 'http://{http}/api/v1/labels'\n\
          \x20 curl -s 'http://{http}/api/v1/label/replica/values'\n\
+         \x20 curl -gs 'http://{http}/api/v1/query?query=sum+by+(code)+(rate(http_requests_total[5m]))'\n\
+         \x20 curl -gs 'http://{http}/api/v1/query?query=up[1m]&dedup=false'\n\
+         \x20 curl -s 'http://{http}/api/v1/stores'\n\
          \x20 curl -s 'http://{http}/api/v1/status/buildinfo'\n\
          \x20 curl -s 'http://{http}/metrics'\n",
         n = cfg.store_addresses.len(),
