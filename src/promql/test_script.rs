@@ -473,19 +473,61 @@ pub struct Outcome {
     pub result: Result<(), String>,
 }
 
-/// Runs a parsed script; one outcome per eval.
+/// Where a script's loaded series live: in memory ([`MemoryStorage`]), or
+/// behind a store the engine reaches over gRPC (the integration tests run
+/// the scripts that way, through fan-out, merge and dedup).
+pub trait ScriptStore {
+    /// `clear`.
+    fn clear(&mut self);
+    /// `load`: samples of one series, in time order.
+    fn append(&mut self, labels: Labels, samples: &[Point]);
+    /// Makes what was loaded visible to [`ScriptStore::storage`] (a store
+    /// over gRPC is rebuilt here after a load).
+    fn prepare(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + '_>>;
+    /// The storage evals run against.
+    fn storage(&self) -> &dyn super::Storage;
+}
+
+impl ScriptStore for MemoryStorage {
+    fn clear(&mut self) {
+        MemoryStorage::clear(self);
+    }
+
+    fn append(&mut self, labels: Labels, samples: &[Point]) {
+        MemoryStorage::append(self, labels, samples);
+    }
+
+    fn prepare(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + '_>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn storage(&self) -> &dyn super::Storage {
+        self
+    }
+}
+
+/// Runs a parsed script in memory; one outcome per eval.
 pub fn run_script(cmds: &[Command]) -> Vec<Outcome> {
+    let mut storage = MemoryStorage::new();
+    futures_lite::future::block_on(run_script_on(cmds, &mut storage))
+}
+
+/// Runs a parsed script against `store`; one outcome per eval.
+pub async fn run_script_on<S: ScriptStore>(cmds: &[Command], store: &mut S) -> Vec<Outcome> {
     let engine = Engine::new(EngineOptions {
         lookback_delta_ms: super::DEFAULT_LOOKBACK_DELTA_MS,
         max_samples: 10_000,
         default_subquery_step_ms: 60_000,
         timeout: None,
     });
-    let mut storage = MemoryStorage::new();
     let mut out = Vec::new();
     for cmd in cmds {
         match cmd {
-            Command::Clear => storage.clear(),
+            Command::Clear => store.clear(),
             Command::Load {
                 interval_ms,
                 series,
@@ -501,20 +543,30 @@ pub fn run_script(cmds: &[Command]) -> Vec<Outcome> {
                             })
                         })
                         .collect();
-                    storage.append(labels.clone(), &samples);
+                    store.append(labels.clone(), &samples);
                 }
             }
-            Command::Eval(e) => out.push(Outcome {
-                line: e.line,
-                expr: e.expr.clone(),
-                result: run_eval(&engine, &storage, e),
-            }),
+            Command::Eval(e) => {
+                let result = match store.prepare().await {
+                    Ok(()) => run_eval(&engine, store.storage(), e).await,
+                    Err(err) => Err(format!("preparing the storage: {err}")),
+                };
+                out.push(Outcome {
+                    line: e.line,
+                    expr: e.expr.clone(),
+                    result,
+                });
+            }
         }
     }
     out
 }
 
-fn run_eval(engine: &Engine, storage: &MemoryStorage, e: &EvalCmd) -> Result<(), String> {
+async fn run_eval(
+    engine: &Engine,
+    storage: &dyn super::Storage,
+    e: &EvalCmd,
+) -> Result<(), String> {
     let q = Query::parse(&e.expr).map_err(|err| format!("parse error: {err}"))?;
     let mut variants = vec![(q.expr().clone(), e.time_ms)];
     variants.extend(at_modifier_variants(q.expr(), e.time_ms));
@@ -522,12 +574,9 @@ fn run_eval(engine: &Engine, storage: &MemoryStorage, e: &EvalCmd) -> Result<(),
         let label = format!("{expr} at {t}ms");
         let q = Query::from_expr(expr);
         let instant = QueryRange::Instant { time_ms: t };
-        let res = futures_lite::future::block_on(engine.exec(
-            storage,
-            &q,
-            instant,
-            &QueryOpts::default(),
-        ));
+        let res = engine
+            .exec(storage, &q, instant, &QueryOpts::default())
+            .await;
         let res = match res {
             Err(_) if e.fail => continue,
             Err(err) => return Err(format!("{label}: unexpected error: {err}")),
@@ -542,9 +591,10 @@ fn run_eval(engine: &Engine, storage: &MemoryStorage, e: &EvalCmd) -> Result<(),
             end_ms: t + 60_000,
             step_ms: 60_000,
         };
-        let range =
-            futures_lite::future::block_on(engine.exec(storage, &q, range, &QueryOpts::default()))
-                .map_err(|err| format!("{label}: unexpected error in range mode: {err}"))?;
+        let range = engine
+            .exec(storage, &q, range, &QueryOpts::default())
+            .await
+            .map_err(|err| format!("{label}: unexpected error in range mode: {err}"))?;
         if e.ordered {
             continue;
         }

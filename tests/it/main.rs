@@ -14,6 +14,7 @@ mod fake_prom;
 mod fanout;
 mod grpc;
 mod procs;
+mod promql_scripts;
 mod query;
 mod sidecar;
 mod support;
