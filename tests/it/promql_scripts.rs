@@ -16,7 +16,9 @@ use sluice::endpoint::set::{EndpointSet, SetOptions};
 use sluice::endpoint::Pool;
 use sluice::fanout::{Budget, Partial};
 use sluice::labels::Matcher;
-use sluice::promql::test_script::{parse_script, run_script_on, ScriptStore};
+use sluice::promql::test_script::{
+    parse_script, run_script_on, testdata_dir, ScriptStore, SCRIPT_FILES,
+};
 use sluice::promql::{MemoryStorage, Point, SelectFuture, SelectHints, Storage};
 use sluice::querier::Querier;
 use sluice::store::fake::{FakeSeries, FakeStore, Table};
@@ -137,31 +139,12 @@ impl Storage for GrpcStore {
     }
 }
 
-const FILES: &[&str] = &[
-    "aggregators.test",
-    "at_modifier.test",
-    "collision.test",
-    "functions.test",
-    "histograms.test",
-    "literals.test",
-    "operators.test",
-    "selectors.test",
-    "staleness.test",
-    "subquery.test",
-    "trig_functions.test",
-];
-
 #[test]
 fn prometheus_test_scripts_through_grpc_stores() {
-    let dir = std::env::var_os("PROMQL_TESTDATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../shared/promql-testdata/v2.42.0")
-        });
+    let dir = testdata_dir();
     let mut failures = Vec::new();
     let (mut total, mut passed) = (0, 0);
-    for file in FILES {
+    for file in SCRIPT_FILES {
         let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| {
             panic!(
                 "{}: {e} (set PROMQL_TESTDATA to the v2.42.0 test scripts)",
