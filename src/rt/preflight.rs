@@ -71,6 +71,11 @@ pub fn check() -> Result<(), RuntimeError> {
             });
         }
     }
+    // glommio panics (rather than returning an error) when io_uring is
+    // refused, with a message that blames the kernel's age; keep that off
+    // the terminal and explain the real cause below. Nothing else runs yet.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let probe = std::thread::Builder::new()
         .name("sluice-preflight".into())
         .spawn(|| {
@@ -79,13 +84,15 @@ pub fn check() -> Result<(), RuntimeError> {
                 .map(drop)
                 .map_err(|e| e.to_string())
         })
-        .map_err(|e| RuntimeError {
+        .map(|t| t.join());
+    std::panic::set_hook(default_hook);
+    match probe {
+        Err(e) => Err(RuntimeError {
             message: format!("cannot start a thread: {e}"),
-        })?;
-    match probe.join() {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(diagnose(&e)),
-        Err(_) => Err(diagnose("the io_uring probe thread panicked")),
+        }),
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(diagnose(&e)),
+        Ok(Err(_)) => Err(diagnose("glommio could not set up io_uring")),
     }
 }
 
