@@ -111,12 +111,9 @@ pub fn diagnose(err: &str) -> RuntimeError {
              raise it (ulimit -l, or the container's memlock rlimit) to at least 512 KiB",
             memlock_limit().unwrap_or_else(|| "unknown".into())
         )
-    } else if seccomp_filtered()
-        && (lower.contains("permission")
-            || lower.contains("not implemented")
-            || lower.contains("function not implemented")
-            || lower.contains("operation not permitted"))
-    {
+    } else if seccomp_filtered() {
+        // Under a seccomp filter the likeliest cause, whatever glommio
+        // says (it panics with a message about the kernel's age).
         "io_uring system calls are blocked by a seccomp filter (the default profiles \
          of Docker and containerd block io_uring_setup); run with a seccomp profile \
          that allows io_uring_setup, io_uring_enter and io_uring_register \
