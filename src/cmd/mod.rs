@@ -27,21 +27,33 @@ pub fn run(cmd: Command) -> Result<(), String> {
     }
 }
 
-/// Parses a listen address as Go's `net.Listen` takes it: `host:port`,
-/// `[v6]:port`, or `:port` for every interface.
+/// Parses a listen address as Go's `net.Listen` takes it (`SplitHostPort`
+/// rules): `host:port`, `:port` for every interface, and a bracketed host
+/// of either family, `[::1]:80` or `[10.0.0.5]:10901` — the Prometheus
+/// Operator passes its sidecar `--grpc-address=[$(POD_IP)]:10901`.
 pub fn listen_addr(s: &str) -> Result<SocketAddr, String> {
-    let s2 = if s.starts_with(':') {
-        format!("0.0.0.0{s}")
+    let bad = |why: &str| format!("invalid listen address {s:?}: {why}");
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
+        let port = after.strip_prefix(':').ok_or_else(|| bad("missing port"))?;
+        (host, port)
     } else {
-        s.to_string()
+        let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("missing port"))?;
+        if host.contains(':') {
+            return Err(bad("too many colons (bracket an IPv6 host)"));
+        }
+        (host, port)
     };
-    if let Ok(a) = s2.parse::<SocketAddr>() {
-        return Ok(a);
+    let port: u16 = port.parse().map_err(|_| bad("invalid port"))?;
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
     }
-    s2.to_socket_addrs()
-        .map_err(|e| format!("invalid listen address {s:?}: {e}"))?
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| bad(&e.to_string()))?
         .next()
-        .ok_or_else(|| format!("invalid listen address {s:?}: no addresses"))
+        .ok_or_else(|| bad("no addresses"))
 }
 
 /// Every shard binds the same address with SO_REUSEPORT, so port 0 ("any
@@ -86,6 +98,15 @@ mod tests {
         assert_eq!(listen_addr("0.0.0.0:9090").unwrap().port(), 9090);
         assert_eq!(listen_addr(":10901").unwrap().to_string(), "0.0.0.0:10901");
         assert!(listen_addr("[::1]:80").unwrap().is_ipv6());
+        // The Prometheus Operator's form for the sidecar.
+        assert_eq!(
+            listen_addr("[10.0.0.5]:10901").unwrap().to_string(),
+            "10.0.0.5:10901"
+        );
+        assert_eq!(listen_addr("localhost:80").unwrap().port(), 80);
+        assert!(listen_addr("::1:80").is_err());
+        assert!(listen_addr("[::1:80").is_err());
+        assert!(listen_addr("1.2.3.4").is_err());
         assert!(listen_addr("nope").is_err());
         assert!(listen_addr("1.2.3.4:99999").is_err());
     }

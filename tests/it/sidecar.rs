@@ -29,8 +29,9 @@ fn start_sidecar(prom: &FakeProm, extra: &[&str]) -> Sidecar {
     let mut args = vec![
         "sidecar".to_string(),
         format!("--prometheus.url={}", prom.url()),
-        format!("--grpc-address={grpc}"),
-        format!("--http-address={http}"),
+        // The Prometheus Operator's form: `--grpc-address=[$(POD_IP)]:10901`.
+        format!("--grpc-address=[{}]:{}", grpc.ip(), grpc.port()),
+        format!("--http-address=[{}]:{}", http.ip(), http.port()),
         "--prometheus.get_config_interval=200ms".to_string(),
         "--prometheus.get_config_timeout=1s".to_string(),
     ];
