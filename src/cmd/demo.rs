@@ -63,7 +63,8 @@ fn print_banner(cfg: &DemoConfig) {
         "sluice demo: a querier on http://{http} over {n} fake sidecars ({stores}),\n\
          an HA pair told apart by the external label replica=\"a\"/\"b\".\n\n\
          Try:\n\
-         \x20 curl -s 'http://{http}/api/v1/series?match[]=up'\n\
+         \x20 curl -s 'http://{http}/api/v1/series?match[]=up&dedup=false'   (both replicas)\n\
+         \x20 curl -s 'http://{http}/api/v1/series?match[]=up'                (deduplicated)\n\
          \x20 curl -s 'http://{http}/api/v1/labels'\n\
          \x20 curl -s 'http://{http}/api/v1/label/replica/values'\n\
          \x20 curl -gs 'http://{http}/api/v1/query?query=sum+by+(code)+(rate(http_requests_total[5m]))'\n\
