@@ -86,6 +86,9 @@ pub static DNS_LOOKUPS: AtomicU64 = AtomicU64::new(0);
 /// Failed DNS lookups (`thanos_query_endpoints_dns_failures_total`).
 pub static DNS_FAILURES: AtomicU64 = AtomicU64::new(0);
 
+/// PromQL queries evaluated series by series (`api::stream`).
+pub static STREAMED_QUERIES: AtomicU64 = AtomicU64::new(0);
+
 /// Records one finished HTTP request on the current shard.
 pub fn observe_request(handler: &str, code: u16, seconds: f64) {
     let r = registry();
@@ -204,6 +207,13 @@ fn render_dns(out: &mut String) {
         out,
         "thanos_query_endpoints_dns_failures_total {}",
         DNS_FAILURES.load(Relaxed)
+    );
+    let _ = writeln!(out, "# HELP sluice_query_streamed_total PromQL queries evaluated series by series, never holding their whole input.");
+    let _ = writeln!(out, "# TYPE sluice_query_streamed_total counter");
+    let _ = writeln!(
+        out,
+        "sluice_query_streamed_total {}",
+        STREAMED_QUERIES.load(Relaxed)
     );
 }
 

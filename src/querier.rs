@@ -57,11 +57,12 @@ impl Querier<'_> {
         }
     }
 
-    async fn select_now(
+    /// Opens one select: the fan-out, merged, read series by series.
+    pub async fn open(
         &self,
         hints: &SelectHints,
         matchers: &[Matcher],
-    ) -> Result<SelectResult, PromqlError> {
+    ) -> Result<SeriesCursor, PromqlError> {
         let shard = self.shard;
         let snapshot = shard.global.endpoints.snapshot();
         let filter = StoreFilter {
@@ -93,37 +94,38 @@ impl Querier<'_> {
         let sources = fanout::open(&shard.pool, &stores, &req, &warnings, &self.budget)
             .await
             .map_err(proxy_error)?;
-        let mut merge = Merge::new(sources, false);
         let (mint, maxt) = self.window.get().unwrap_or((hints.start, hints.end));
         let mode = if self.replica_labels.is_empty() {
             Mode::Off
         } else {
             self.dedup
         };
-        let func = (!hints.func.is_empty()).then_some(hints.func.as_str());
+        Ok(SeriesCursor {
+            merge: Merge::new(sources, false),
+            warnings,
+            mint,
+            maxt,
+            mode,
+            func: hints.func.clone(),
+        })
+    }
+
+    async fn select_now(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<SelectResult, PromqlError> {
+        let mut cursor = self.open(hints, matchers).await?;
         let mut series = Vec::new();
-        while let Some(s) = merge.next().await.map_err(proxy_error)? {
-            let mut it = dedup::series_iter(s.chunks, mint, maxt, mode, func);
-            let mut samples = Vec::new();
-            while it
-                .next()
-                .map_err(|e| PromqlError::execution(e.to_string()))?
-                .is_some()
-            {
-                let (t, v) = it.at();
-                samples.push(Point { t, v });
-            }
-            self.count(samples.len())?;
-            if !samples.is_empty() {
-                series.push(StorageSeries {
-                    labels: s.labels,
-                    samples,
-                });
-            }
+        while let Some(s) = cursor.next().await? {
+            self.count(s.samples.len())?;
+            series.push(s);
             crate::rt::yield_if_needed().await;
         }
-        let warnings = warnings.borrow().clone();
-        Ok(SelectResult { series, warnings })
+        Ok(SelectResult {
+            series,
+            warnings: cursor.warnings(),
+        })
     }
 
     /// Counts decoded samples against `--query.max-samples`.
@@ -134,6 +136,47 @@ impl Querier<'_> {
             return Err(PromqlError::too_many_samples());
         }
         Ok(())
+    }
+}
+
+/// The series of one select, merged and deduplicated, one at a time.
+pub struct SeriesCursor {
+    merge: Merge,
+    warnings: Warnings,
+    mint: i64,
+    maxt: i64,
+    mode: Mode,
+    func: String,
+}
+
+impl SeriesCursor {
+    /// The next series with samples, decoded; `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<StorageSeries>, PromqlError> {
+        let func = (!self.func.is_empty()).then_some(self.func.as_str());
+        while let Some(s) = self.merge.next().await.map_err(proxy_error)? {
+            let mut it = dedup::series_iter(s.chunks, self.mint, self.maxt, self.mode, func);
+            let mut samples = Vec::new();
+            while it
+                .next()
+                .map_err(|e| PromqlError::execution(e.to_string()))?
+                .is_some()
+            {
+                let (t, v) = it.at();
+                samples.push(Point { t, v });
+            }
+            if !samples.is_empty() {
+                return Ok(Some(StorageSeries {
+                    labels: s.labels,
+                    samples,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The warnings of the stores so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.borrow().clone()
     }
 }
 

@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod params;
 pub mod probes;
 pub mod query;
+pub mod stream;
 
 use std::convert::Infallible;
 use std::rc::Rc;

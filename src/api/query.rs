@@ -170,6 +170,23 @@ async fn run(
     let opts = QueryOpts {
         lookback_delta_ms: lookback,
     };
+    if form.get("stream") != Some("false") {
+        if let Some(type_name) = super::stream::streamable(&query, &range) {
+            let streamed = super::stream::run(
+                &engine,
+                &querier,
+                &query,
+                range,
+                &opts,
+                type_name,
+                shard.cfg.max_samples,
+                w,
+            );
+            return crate::rt::timeout(timeout, streamed).await.map_err(|_| {
+                ApiError::new(ErrorType::Timeout, "query timed out in query execution")
+            })?;
+        }
+    }
     let result = crate::rt::timeout(timeout, engine.exec(&querier, &query, range, &opts))
         .await
         .map_err(|_| ApiError::new(ErrorType::Timeout, "query timed out in query execution"))?
@@ -178,7 +195,7 @@ async fn run(
 }
 
 /// Maps an engine error to the API's envelope.
-fn promql_error(e: PromqlError) -> ApiError {
+pub(super) fn promql_error(e: PromqlError) -> ApiError {
     use crate::promql::ErrorKind;
     let kind = match e.kind() {
         ErrorKind::BadData => ErrorType::BadData,
@@ -193,51 +210,46 @@ fn promql_error(e: PromqlError) -> ApiError {
 /// Writes `{"status":"success","data":{"resultType":…,"result":…}}`.
 async fn encode(value: &Value, warnings: &[String], w: &mut Writer) -> Result<(), ApiError> {
     w.has_warnings = !warnings.is_empty();
-    w.buf()
-        .extend_from_slice(b"{\"status\":\"success\",\"data\":{\"resultType\":");
-    json::write_str(w.buf(), value.type_name());
-    w.buf().extend_from_slice(b",\"result\":");
+    open_result(w, value.type_name());
     match value {
         Value::Scalar { t, v } => point(w.buf(), *t, &format_value(*v)),
         Value::String { t, v } => point(w.buf(), *t, v),
         Value::Vector(samples) => {
             w.buf().push(b'[');
-            for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    w.buf().push(b',');
-                }
-                w.buf().extend_from_slice(b"{\"metric\":");
-                json::write_labels(w.buf(), &s.metric);
-                w.buf().extend_from_slice(b",\"value\":");
-                point(w.buf(), s.t, &format_value(s.v));
-                w.buf().push(b'}');
+            let mut first = true;
+            for s in samples {
+                write_sample(w, s, &mut first);
                 flush(w).await?;
             }
             w.buf().push(b']');
         }
         Value::Matrix(series) => {
             w.buf().push(b'[');
-            for (i, s) in series.iter().enumerate() {
-                if i > 0 {
-                    w.buf().push(b',');
-                }
-                w.buf().extend_from_slice(b"{\"metric\":");
-                json::write_labels(w.buf(), &s.metric);
-                w.buf().extend_from_slice(b",\"values\":[");
-                for (j, p) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        w.buf().push(b',');
-                    }
-                    point(w.buf(), p.t, &format_value(p.v));
-                }
-                w.buf().extend_from_slice(b"]}");
+            let mut first = true;
+            for s in series {
+                write_series(w, s, &mut first);
                 flush(w).await?;
             }
             w.buf().push(b']');
         }
     }
+    close_result(w, warnings);
+    Ok(())
+}
+
+/// `{"status":"success","data":{"resultType":<type>,"result":`.
+pub(super) fn open_result(w: &mut Writer, type_name: &str) {
+    w.buf()
+        .extend_from_slice(b"{\"status\":\"success\",\"data\":{\"resultType\":");
+    json::write_str(w.buf(), type_name);
+    w.buf().extend_from_slice(b",\"result\":");
+}
+
+/// `}` of `data`, the warnings, `}` and the trailing newline.
+pub(super) fn close_result(w: &mut Writer, warnings: &[String]) {
     w.buf().push(b'}');
     if !warnings.is_empty() {
+        w.has_warnings = true;
         w.buf().extend_from_slice(b",\"warnings\":[");
         for (i, msg) in warnings.iter().enumerate() {
             if i > 0 {
@@ -248,7 +260,33 @@ async fn encode(value: &Value, warnings: &[String], w: &mut Writer) -> Result<()
         w.buf().push(b']');
     }
     w.buf().extend_from_slice(b"}\n");
-    Ok(())
+}
+
+pub(super) fn write_sample(w: &mut Writer, s: &crate::promql::Sample, first: &mut bool) {
+    if !std::mem::take(first) {
+        w.buf().push(b',');
+    }
+    w.buf().extend_from_slice(b"{\"metric\":");
+    json::write_labels(w.buf(), &s.metric);
+    w.buf().extend_from_slice(b",\"value\":");
+    point(w.buf(), s.t, &format_value(s.v));
+    w.buf().push(b'}');
+}
+
+pub(super) fn write_series(w: &mut Writer, s: &crate::promql::Series, first: &mut bool) {
+    if !std::mem::take(first) {
+        w.buf().push(b',');
+    }
+    w.buf().extend_from_slice(b"{\"metric\":");
+    json::write_labels(w.buf(), &s.metric);
+    w.buf().extend_from_slice(b",\"values\":[");
+    for (j, p) in s.points.iter().enumerate() {
+        if j > 0 {
+            w.buf().push(b',');
+        }
+        point(w.buf(), p.t, &format_value(p.v));
+    }
+    w.buf().extend_from_slice(b"]}");
 }
 
 async fn flush(w: &mut Writer) -> Result<(), ApiError> {

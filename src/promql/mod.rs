@@ -240,7 +240,62 @@ impl Engine {
                 ));
             }
         }
-        self.exec_checked(storage, q, range, lookback).await
+        self.exec_checked(storage, q, range, lookback, false).await
+    }
+
+    /// [`Engine::exec`], evaluating on the calling thread: for small
+    /// evaluations (one series at a time) where a thread would cost more
+    /// than the work.
+    pub async fn exec_inline(
+        &self,
+        storage: &dyn Storage,
+        q: &Query,
+        range: QueryRange,
+        opts: &QueryOpts,
+    ) -> Result<QueryResult> {
+        let lookback = if opts.lookback_delta_ms > 0 {
+            opts.lookback_delta_ms
+        } else {
+            self.opts.lookback_delta_ms
+        };
+        self.exec_checked(storage, q, range, lookback, true).await
+    }
+
+    /// The selects `exec` would make for `q`, in selector order, with the
+    /// hints Prometheus 2.42 computes for them (after the same checks).
+    pub fn plan_selects(
+        &self,
+        q: &Query,
+        range: QueryRange,
+        opts: &QueryOpts,
+    ) -> Result<Vec<(SelectHints, Vec<crate::labels::Matcher>)>> {
+        let lookback = if opts.lookback_delta_ms > 0 {
+            opts.lookback_delta_ms
+        } else {
+            self.opts.lookback_delta_ms
+        };
+        let (node, selectors) = plan::convert(&q.expr)?;
+        let (start, end, interval) = match range {
+            QueryRange::Instant { time_ms } => (time_ms, time_ms, 0),
+            QueryRange::Range {
+                start_ms,
+                end_ms,
+                step_ms,
+            } => (start_ms, end_ms, step_ms),
+        };
+        let node = plan::preprocess(node, start, end);
+        let params = HintParams {
+            start,
+            end,
+            interval,
+            lookback,
+            default_subquery_step: self.opts.default_subquery_step_ms,
+        };
+        Ok(plan::select_hints(&node, selectors, &params)
+            .into_iter()
+            .flatten()
+            .map(|(h, m)| (h, m.to_vec()))
+            .collect())
     }
 
     async fn exec_checked(
@@ -249,6 +304,7 @@ impl Engine {
         q: &Query,
         range: QueryRange,
         lookback: i64,
+        inline: bool,
     ) -> Result<QueryResult> {
         let started = std::time::Instant::now();
         let (node, selectors) = plan::convert(&q.expr)?;
@@ -313,16 +369,20 @@ impl Engine {
             default_subquery_step: self.opts.default_subquery_step_ms,
             deadline: self.opts.timeout.and_then(|t| started.checked_add(t)),
         };
-        // Evaluation is CPU work with no IO: it runs on the runtime's
-        // blocking pool, so the shard that accepted the query keeps serving
-        // its other connections and queries meanwhile.
-        let value = crate::rt::spawn_blocking(move || job.run())
-            .await
-            .unwrap_or_else(|panic| {
-                Err(PromqlError::internal(format!(
-                    "evaluation panicked: {panic}"
-                )))
-            })?;
+        // Evaluation is CPU work with no IO: unless asked to stay inline it
+        // runs on a thread of its own, so the shard that accepted the query
+        // keeps serving its other connections and queries meanwhile.
+        let value = if inline {
+            job.run()?
+        } else {
+            crate::rt::spawn_blocking(move || job.run())
+                .await
+                .unwrap_or_else(|panic| {
+                    Err(PromqlError::internal(format!(
+                        "evaluation panicked: {panic}"
+                    )))
+                })?
+        };
         Ok(QueryResult { value, warnings })
     }
 }

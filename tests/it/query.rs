@@ -289,3 +289,76 @@ fn a_heavy_query_does_not_hold_up_others_on_its_shard() {
         "the heavy query (HTTP {heavy_status}) finished before the small one: this test needs a heavier query"
     );
 }
+
+/// Queries whose result series each depend on one input series are
+/// evaluated series by series; their answers must be exactly those of the
+/// whole-query evaluation (`stream=false`), instant and range, with and
+/// without dedup.
+#[test]
+fn series_by_series_evaluation_gives_the_same_answers() {
+    let mut a = replica("a", (100, 200));
+    let mut b = replica("b", (300, 400));
+    for t in [&mut a, &mut b] {
+        for i in 0..20 {
+            t.series.push(FakeSeries {
+                labels: ls(&[("__name__", "c"), ("i", &format!("{i:02}")), ("job", "j")]),
+                samples: (0..=40)
+                    .map(|k| (k * 15_000, (k * (i + 1)) as f64 % 97.0))
+                    .collect(),
+            });
+        }
+    }
+    let opts = ClusterOptions {
+        replica_labels: vec!["replica".into()],
+        ..Default::default()
+    };
+    let c = Cluster::start(vec![a, b], opts).unwrap();
+    let streamed_count = |c: &Cluster| -> u64 {
+        let m = c.get("/metrics").unwrap().text();
+        m.lines()
+            .find_map(|l| l.strip_prefix("sluice_query_streamed_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    let queries = [
+        "m",
+        "c",
+        "c[5m]",
+        "rate(c[1m])",
+        "increase(c[2m])",
+        "abs(c - 0)",
+        "quantile_over_time(0.5, c[5m])",
+        "c offset 1m",
+        "rate(c[1m] @ 300)",
+        "timestamp(c)",
+        "round(c, 10)",
+        "{__name__=~\"c|m\"}",
+        "rate({__name__=~\"c|m\"}[1m])",
+    ];
+    for q in queries {
+        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        for params in [
+            format!("/api/v1/query?query={enc}&time=500"),
+            format!("/api/v1/query_range?query={enc}&start=0&end=600&step=15"),
+            format!("/api/v1/query_range?query={enc}&start=0&end=600&step=15&dedup=false"),
+        ] {
+            if params.starts_with("/api/v1/query_range") && q.ends_with("[5m]") {
+                continue;
+            }
+            let before = streamed_count(&c);
+            let (s1, streamed) = get(&c, &params);
+            let (s2, whole) = get(&c, &format!("{params}&stream=false"));
+            // Every shape here goes series by series but an operator and a
+            // function over a selector of several metric names.
+            let expect_streamed = q != "abs(c - 0)" && !q.starts_with("rate({");
+            assert_eq!(
+                streamed_count(&c) - before,
+                expect_streamed as u64,
+                "{params}: streamed?"
+            );
+            assert_eq!((s1, s2), (200, 200), "{params}: {streamed} / {whole}");
+            assert_eq!(streamed, whole, "{params}");
+            assert_ne!(whole["data"]["result"], json!([]), "{params}");
+        }
+    }
+}
