@@ -16,6 +16,11 @@
 //!   all of it must end with Prometheus's 422 error while a small query
 //!   sent at the same time is answered. Goal: peak RSS bounded by the limit,
 //!   not by the data.
+//! - `stream --series N`: one HA pair holding N series of 6 h at 15 s;
+//!   `rate(node_cpu_seconds_total[5m])` over the 6 h at a 60 s step, once
+//!   evaluated series by series (the default for this shape) and once with
+//!   `stream=false` (whole-query evaluation), each in a fresh querier.
+//!   Goal: peak RSS of the series-by-series run flat in N.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -33,7 +38,8 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("series-fanout") => series_fanout(&args[1..]),
         Some("max-samples") => max_samples(&args[1..]),
-        _ => Err("usage: loadtest series-fanout [--pairs P] [--series N] | max-samples [--series N] [--limit M]".to_string()),
+        Some("stream") => stream(&args[1..]),
+        _ => Err("usage: loadtest series-fanout [--pairs P] [--series N] | max-samples [--series N] [--limit M] | stream [--series N]".to_string()),
     };
     if let Err(e) = result {
         eprintln!("loadtest: {e}");
@@ -384,6 +390,48 @@ fn max_samples(args: &[String]) -> Result<(), String> {
             "expected 422 and 200, got {} and {}",
             big.status, small.status
         ));
+    }
+    Ok(())
+}
+
+fn stream(args: &[String]) -> Result<(), String> {
+    let n = flag(args, "--series", 20_000)?;
+    let samples = 1440; // 6 h at 15 s
+    eprintln!("preparing 2 stores x {n} series x {samples} samples ...");
+    let stores = start_stores(1, n, samples)?;
+    let path = "/api/v1/query_range?query=rate(node_cpu_seconds_total%5B5m%5D)&start=300&end=21600&step=60";
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!("## stream: 1 HA pair x {n} series x {samples} samples, `rate(node_cpu_seconds_total[5m])` over 6 h at 60 s");
+    println!();
+    println!(
+        "- date: {}",
+        sluice::api::params::format_rfc3339(sluice::time::now_ms())
+    );
+    println!("- machine: {}", machine());
+    println!("- goal: the series-by-series run holds one series, not the answer; compared with whole-query evaluation (`stream=false`)");
+    for (name, extra) in [
+        ("series by series", ""),
+        ("whole query (stream=false)", "&stream=false"),
+    ] {
+        let q = start_querier(
+            &stores.addrs,
+            &["--query.max-samples=500000000".to_string()],
+        )?;
+        let pid = q.child.id();
+        let (idle, _) = rss(pid);
+        let started = Instant::now();
+        let (status, bytes, braces, ttfb) = stream_get(q.http, &format!("{path}{extra}"))?;
+        let took = started.elapsed();
+        let (hwm, _) = rss(pid);
+        println!(
+            "- {name}: `{status}`, {} series, {:.1} MiB in {:.2} s (first byte after {} ms); querier RSS {:.1} MiB after start, {:.1} MiB peak (VmHWM)",
+            braces.saturating_sub(2) / 2,
+            mib(bytes),
+            took.as_secs_f64(),
+            ttfb.as_millis(),
+            mib(idle),
+            mib(hwm)
+        );
     }
     Ok(())
 }

@@ -171,14 +171,14 @@ async fn run(
         lookback_delta_ms: lookback,
     };
     if form.get("stream") != Some("false") {
-        if let Some(type_name) = super::stream::streamable(&query, &range) {
+        if let Some(plan) = super::stream::streamable(&query, &range) {
             let streamed = super::stream::run(
                 &engine,
                 &querier,
                 &query,
+                &plan,
                 range,
                 &opts,
-                type_name,
                 shard.cfg.max_samples,
                 w,
             );

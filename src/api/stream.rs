@@ -16,6 +16,9 @@
 //! `--query.max-samples` counts the points written, which is what the
 //! whole-query evaluation would hold at its end.
 
+use std::collections::HashMap;
+
+use promql_parser::parser::ast::LabelModifier;
 use promql_parser::parser::Expr;
 
 use super::body::Writer;
@@ -95,21 +98,39 @@ fn one_metric(vs: &promql_parser::parser::VectorSelector) -> bool {
         })
 }
 
-/// The result type when `q` can be evaluated series by series, else `None`.
-pub fn streamable(q: &Query, range: &QueryRange) -> Option<&'static str> {
-    let instant = matches!(range, QueryRange::Instant { .. });
-    let ty = |matrix: bool| {
-        if matrix && instant {
-            "matrix"
-        } else if instant {
-            "vector"
-        } else {
-            "matrix"
-        }
-    };
-    match unparen(q.expr()) {
-        Expr::VectorSelector(_) => Some(ty(false)),
-        Expr::MatrixSelector(_) if instant => Some(ty(true)),
+/// How a streamable query is run.
+pub enum Plan {
+    /// Every output series comes from one input series.
+    Series { type_name: &'static str },
+    /// `sum|min|max|avg|count|group [by|without (...)] (<inner>)` where the
+    /// inner expression is itself per-series: the inner result of each input
+    /// series is folded into its group at once, so only the groups are held.
+    Aggregate {
+        inner: Query,
+        op: AggOp,
+        by: bool,
+        labels: Vec<String>,
+        type_name: &'static str,
+    },
+}
+
+/// The aggregations folded series by series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggOp {
+    Sum,
+    Min,
+    Max,
+    Avg,
+    Count,
+    Group,
+}
+
+/// Whether an expression is per-series: a selector, or a per-series
+/// function over one selector of one metric.
+fn per_series(e: &Expr, instant: bool) -> bool {
+    match unparen(e) {
+        Expr::VectorSelector(_) => true,
+        Expr::MatrixSelector(_) => instant,
         Expr::Call(call) if PER_SERIES.contains(&call.func.name) => {
             let mut selectors = 0;
             for a in &call.args.args {
@@ -117,13 +138,60 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<&'static str> {
                     Expr::VectorSelector(vs) if one_metric(vs) => selectors += 1,
                     Expr::MatrixSelector(ms) if one_metric(&ms.vs) => selectors += 1,
                     Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
-                    _ => return None,
+                    _ => return false,
                 }
             }
-            (selectors == 1).then_some(ty(false))
+            selectors == 1
         }
-        _ => None,
+        _ => false,
     }
+}
+
+/// How `q` can be evaluated without holding its input, if it can.
+pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
+    let instant = matches!(range, QueryRange::Instant { .. });
+    let e = unparen(q.expr());
+    if let Expr::Aggregate(agg) = e {
+        let op = match agg.op.to_string().as_str() {
+            "sum" => AggOp::Sum,
+            "min" => AggOp::Min,
+            "max" => AggOp::Max,
+            "avg" => AggOp::Avg,
+            "count" => AggOp::Count,
+            "group" => AggOp::Group,
+            _ => return None,
+        };
+        let inner = unparen(&agg.expr);
+        if agg.param.is_some()
+            || matches!(inner, Expr::MatrixSelector(_))
+            || !per_series(inner, instant)
+        {
+            return None;
+        }
+        let (by, labels) = match &agg.modifier {
+            None => (true, Vec::new()),
+            Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+        };
+        return Some(Plan::Aggregate {
+            inner: Query::from_expr(inner.clone()),
+            op,
+            by,
+            labels,
+            type_name: if instant { "vector" } else { "matrix" },
+        });
+    }
+    if !per_series(e, instant) {
+        return None;
+    }
+    let matrix = matches!(e, Expr::MatrixSelector(_));
+    Some(Plan::Series {
+        type_name: if instant && !matrix {
+            "vector"
+        } else {
+            "matrix"
+        },
+    })
 }
 
 fn expanding(e: PromqlError) -> PromqlError {
@@ -136,15 +204,14 @@ pub async fn run(
     engine: &Engine,
     querier: &Querier<'_>,
     q: &Query,
+    plan: &Plan,
     range: QueryRange,
     opts: &QueryOpts,
-    type_name: &str,
     max_points: usize,
     w: &mut Writer,
 ) -> Result<(), ApiError> {
-    let selects = engine
-        .plan_selects(q, range, opts)
-        .map_err(super::query::promql_error)?;
+    let err = super::query::promql_error;
+    let selects = engine.plan_selects(q, range, opts).map_err(err)?;
     let [(hints, matchers)] = selects.as_slice() else {
         return Err(ApiError::internal(
             "a streamed query must have exactly one selector",
@@ -155,50 +222,290 @@ pub async fn run(
     let mut cursor = querier
         .open(hints, matchers)
         .await
-        .map_err(|e| super::query::promql_error(expanding(e)))?;
+        .map_err(|e| err(expanding(e)))?;
+    let (eval_q, type_name) = match plan {
+        Plan::Series { type_name } => (q, *type_name),
+        Plan::Aggregate {
+            inner, type_name, ..
+        } => (inner, *type_name),
+    };
+    let mut groups = match plan {
+        Plan::Aggregate { op, by, labels, .. } => {
+            Some(Groups::new(*op, *by, labels.clone(), range))
+        }
+        Plan::Series { .. } => None,
+    };
     super::query::open_result(w, type_name);
     w.buf().push(b'[');
     let (mut first, mut points) = (true, 0usize);
     loop {
-        let next = cursor
-            .next()
-            .await
-            .map_err(|e| super::query::promql_error(expanding(e)))?;
+        let next = cursor.next().await.map_err(|e| err(expanding(e)))?;
         let Some(series) = next else { break };
         let mut one = MemoryStorage::new();
         one.append(series.labels, &series.samples);
-        let r = engine
-            .exec_inline(&one, q, range, opts)
+        let value = engine
+            .exec_inline(&one, eval_q, range, opts)
             .await
-            .map_err(super::query::promql_error)?;
-        match r.value {
-            Value::Vector(samples) => {
-                points += samples.len();
-                for s in &samples {
-                    super::query::write_sample(w, s, &mut first);
-                }
-            }
-            Value::Matrix(series) => {
-                for s in &series {
-                    points += s.points.len();
-                    super::query::write_series(w, s, &mut first);
-                }
-            }
-            _ => {
-                return Err(ApiError::internal(
-                    "a streamed query gave a scalar or string",
-                ))
-            }
+            .map_err(err)?
+            .value;
+        if let Some(g) = groups.as_mut() {
+            g.add(&value)?;
+        } else {
+            points += write_value(w, &value, &mut first)?;
         }
-        if max_points > 0 && points > max_points {
-            return Err(super::query::promql_error(PromqlError::too_many_samples()));
+        if max_points > 0 && points.max(groups.as_ref().map_or(0, Groups::held)) > max_points {
+            return Err(err(PromqlError::too_many_samples()));
         }
         w.flush_if_full()
             .await
             .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
         crate::rt::yield_if_needed().await;
     }
+    if let Some(g) = groups {
+        write_value(w, &g.finish(), &mut first)?;
+    }
     w.buf().push(b']');
     super::query::close_result(w, &cursor.warnings());
     Ok(())
+}
+
+/// Writes the series or samples of `value`; returns the points written.
+fn write_value(w: &mut Writer, value: &Value, first: &mut bool) -> Result<usize, ApiError> {
+    match value {
+        Value::Vector(samples) => {
+            for s in samples {
+                super::query::write_sample(w, s, first);
+            }
+            Ok(samples.len())
+        }
+        Value::Matrix(series) => {
+            let mut n = 0;
+            for s in series {
+                n += s.points.len();
+                super::query::write_series(w, s, first);
+            }
+            Ok(n)
+        }
+        _ => Err(ApiError::internal(
+            "a streamed query gave a scalar or string",
+        )),
+    }
+}
+
+/// One group's running value at one step, as Prometheus 2.42's
+/// `aggregation` keeps it (`promql/engine.go`): the first sample sets it,
+/// later ones fold in, in the order the series come (sorted by labels, as
+/// the whole-query evaluation sees them).
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    value: f64,
+    mean: f64,
+    count: f64,
+}
+
+struct Group {
+    labels: crate::promql::Labels,
+    steps: Vec<Option<Acc>>,
+}
+
+/// The groups of a streamed aggregation: all that it holds.
+struct Groups {
+    op: AggOp,
+    by: bool,
+    grouping: Vec<String>,
+    start: i64,
+    step: i64,
+    steps: usize,
+    instant: bool,
+    index: HashMap<crate::promql::Labels, usize>,
+    groups: Vec<Group>,
+}
+
+impl Groups {
+    fn new(op: AggOp, by: bool, mut grouping: Vec<String>, range: QueryRange) -> Groups {
+        grouping.sort();
+        let (start, step, steps, instant) = match range {
+            QueryRange::Instant { time_ms } => (time_ms, 1, 1, true),
+            QueryRange::Range {
+                start_ms,
+                end_ms,
+                step_ms,
+            } => (
+                start_ms,
+                step_ms,
+                ((end_ms - start_ms) / step_ms + 1).max(1) as usize,
+                false,
+            ),
+        };
+        Groups {
+            op,
+            by,
+            grouping,
+            start,
+            step,
+            steps,
+            instant,
+            index: HashMap::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Points held (for `--query.max-samples`).
+    fn held(&self) -> usize {
+        self.groups.len() * self.steps
+    }
+
+    /// The group labels of an input series (Prometheus: `by` keeps the
+    /// listed labels; `without` drops them and the metric name).
+    fn key(&self, metric: &crate::promql::Labels) -> crate::promql::Labels {
+        metric
+            .iter()
+            .filter(|l| {
+                let listed = self.grouping.contains(&l.name);
+                if self.by {
+                    listed
+                } else {
+                    !listed && l.name != crate::labels::METRIC_NAME
+                }
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn slot(&mut self, metric: &crate::promql::Labels) -> usize {
+        let key = self.key(metric);
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.groups.len();
+        self.index.insert(key.clone(), i);
+        self.groups.push(Group {
+            labels: key,
+            steps: vec![None; self.steps],
+        });
+        i
+    }
+
+    fn add(&mut self, value: &Value) -> Result<(), ApiError> {
+        match value {
+            Value::Vector(samples) => {
+                for s in samples {
+                    let g = self.slot(&s.metric);
+                    self.fold(g, 0, s.v);
+                }
+            }
+            Value::Matrix(series) => {
+                for s in series {
+                    let g = self.slot(&s.metric);
+                    for p in &s.points {
+                        let i = ((p.t - self.start) / self.step) as usize;
+                        if i < self.steps {
+                            self.fold(g, i, p.v);
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(ApiError::internal(
+                    "a streamed aggregation's input is not a vector",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn fold(&mut self, g: usize, i: usize, v: f64) {
+        let op = self.op;
+        let Some(slot) = self.groups.get_mut(g).and_then(|g| g.steps.get_mut(i)) else {
+            return;
+        };
+        let Some(acc) = slot.as_mut() else {
+            *slot = Some(Acc {
+                value: v,
+                mean: v,
+                count: 1.0,
+            });
+            return;
+        };
+        acc.count += 1.0;
+        match op {
+            AggOp::Sum => acc.value += v,
+            AggOp::Max => {
+                if acc.value < v || acc.value.is_nan() {
+                    acc.value = v;
+                }
+            }
+            AggOp::Min => {
+                if acc.value > v || acc.value.is_nan() {
+                    acc.value = v;
+                }
+            }
+            AggOp::Avg => {
+                if acc.mean.is_infinite() {
+                    if v.is_infinite() && (acc.mean > 0.0) == (v > 0.0) {
+                        return;
+                    }
+                    if !v.is_infinite() && !v.is_nan() {
+                        return;
+                    }
+                }
+                // Both sides divided by the count, as Prometheus does, to
+                // avoid overflow.
+                acc.mean += v / acc.count - acc.mean / acc.count;
+            }
+            AggOp::Count | AggOp::Group => {}
+        }
+    }
+
+    /// The aggregation's result: a vector in the order groups appeared
+    /// (instant), or a matrix sorted by labels (range).
+    fn finish(self) -> Value {
+        let op = self.op;
+        let result = |a: &Acc| match op {
+            AggOp::Sum | AggOp::Min | AggOp::Max => a.value,
+            AggOp::Avg => a.mean,
+            AggOp::Count => a.count,
+            AggOp::Group => 1.0,
+        };
+        if self.instant {
+            let t = self.start;
+            return Value::Vector(
+                self.groups
+                    .into_iter()
+                    .filter_map(|g| {
+                        let a = g.steps.first().copied().flatten()?;
+                        Some(crate::promql::Sample {
+                            metric: std::sync::Arc::new(g.labels),
+                            t,
+                            v: result(&a),
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        let (start, step) = (self.start, self.step);
+        let mut series: Vec<crate::promql::Series> = self
+            .groups
+            .into_iter()
+            .filter_map(|g| {
+                let points: Vec<crate::promql::Point> = g
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, a)| {
+                        a.map(|a| crate::promql::Point {
+                            t: start + i as i64 * step,
+                            v: result(&a),
+                        })
+                    })
+                    .collect();
+                (!points.is_empty()).then(|| crate::promql::Series {
+                    metric: std::sync::Arc::new(g.labels),
+                    points,
+                })
+            })
+            .collect();
+        series.sort_by(|a, b| crate::labels::compare(&a.metric, &b.metric));
+        Value::Matrix(series)
+    }
 }

@@ -334,6 +334,16 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         "round(c, 10)",
         "{__name__=~\"c|m\"}",
         "rate({__name__=~\"c|m\"}[1m])",
+        "sum(rate(c[1m]))",
+        "sum by (job) (rate(c[1m]))",
+        "max without (i) (c)",
+        "avg(c)",
+        "avg by (i) (c / 1)",
+        "count by (job) (c)",
+        "min(abs(c))",
+        "group by (job) (c)",
+        "sum({__name__=~\"c|m\"})",
+        "topk(2, c)",
     ];
     for q in queries {
         let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
@@ -348,9 +358,12 @@ fn series_by_series_evaluation_gives_the_same_answers() {
             let before = streamed_count(&c);
             let (s1, streamed) = get(&c, &params);
             let (s2, whole) = get(&c, &format!("{params}&stream=false"));
-            // Every shape here goes series by series but an operator and a
-            // function over a selector of several metric names.
-            let expect_streamed = q != "abs(c - 0)" && !q.starts_with("rate({");
+            // Every shape here goes series by series but operators, a
+            // function over a selector of several metric names and topk.
+            let expect_streamed = !q.contains(" - 0")
+                && !q.contains(" / 1")
+                && !q.starts_with("rate({")
+                && !q.starts_with("topk");
             assert_eq!(
                 streamed_count(&c) - before,
                 expect_streamed as u64,
