@@ -16,8 +16,9 @@
 //!   all of it must end with Prometheus's 422 error while a small query
 //!   sent at the same time is answered. Goal: peak RSS bounded by the limit,
 //!   not by the data.
-//! - `stream --series N`: one HA pair holding N series of 6 h at 15 s;
-//!   `rate(node_cpu_seconds_total[5m])` over the 6 h at a 60 s step, once
+//! - `stream --series N [--query Q]`: one HA pair holding N series of 6 h at
+//!   15 s; Q (default `rate(node_cpu_seconds_total[5m])`) over the 6 h at a
+//!   60 s step, once
 //!   evaluated series by series (the default for this shape) and once with
 //!   `stream=false` (whole-query evaluation), each in a fresh querier.
 //!   Goal: peak RSS of the series-by-series run flat in N.
@@ -39,7 +40,7 @@ fn main() {
         Some("series-fanout") => series_fanout(&args[1..]),
         Some("max-samples") => max_samples(&args[1..]),
         Some("stream") => stream(&args[1..]),
-        _ => Err("usage: loadtest series-fanout [--pairs P] [--series N] | max-samples [--series N] [--limit M] | stream [--series N]".to_string()),
+        _ => Err("usage: loadtest series-fanout [--pairs P] [--series N] | max-samples [--series N] [--limit M] | stream [--series N] [--query Q]".to_string()),
     };
     if let Err(e) = result {
         eprintln!("loadtest: {e}");
@@ -399,9 +400,16 @@ fn stream(args: &[String]) -> Result<(), String> {
     let samples = 1440; // 6 h at 15 s
     eprintln!("preparing 2 stores x {n} series x {samples} samples ...");
     let stores = start_stores(1, n, samples)?;
-    let path = "/api/v1/query_range?query=rate(node_cpu_seconds_total%5B5m%5D)&start=300&end=21600&step=60";
+    let query = args
+        .iter()
+        .position(|a| a == "--query")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "rate(node_cpu_seconds_total[5m])".to_string());
+    let enc: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
+    let path = format!("/api/v1/query_range?query={enc}&start=300&end=21600&step=60");
     let mib = |b: u64| b as f64 / 1048576.0;
-    println!("## stream: 1 HA pair x {n} series x {samples} samples, `rate(node_cpu_seconds_total[5m])` over 6 h at 60 s");
+    println!("## stream: 1 HA pair x {n} series x {samples} samples, `{query}` over 6 h at 60 s");
     println!();
     println!(
         "- date: {}",
