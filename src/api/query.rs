@@ -208,7 +208,11 @@ pub(super) fn promql_error(e: PromqlError) -> ApiError {
 }
 
 /// Writes `{"status":"success","data":{"resultType":…,"result":…}}`.
-async fn encode(value: &Value, warnings: &[String], w: &mut Writer) -> Result<(), ApiError> {
+pub(super) async fn encode(
+    value: &Value,
+    warnings: &[String],
+    w: &mut Writer,
+) -> Result<(), ApiError> {
     w.has_warnings = !warnings.is_empty();
     open_result(w, value.type_name());
     match value {

@@ -98,7 +98,9 @@ fn one_metric(vs: &promql_parser::parser::VectorSelector) -> bool {
         })
 }
 
-/// How a streamable query is run.
+/// How a streamable query is run. (One per query: the size difference
+/// between the variants costs nothing.)
+#[allow(clippy::large_enum_variant)]
 pub enum Plan {
     /// Every output series comes from one input series.
     Series { type_name: &'static str },
@@ -110,9 +112,21 @@ pub enum Plan {
         op: AggOp,
         by: bool,
         labels: Vec<String>,
-        type_name: &'static str,
+        /// What is computed from the aggregation's groups, when the query
+        /// is more than the aggregation (`histogram_quantile(0.9, sum by
+        /// (le) (rate(x[5m])))`, `sum(rate(x[5m])) * 100`): the query with
+        /// the aggregation replaced by a selector of [`GROUPS`].
+        outer: Option<Query>,
     },
 }
+
+/// Functions allowed around a streamed aggregation besides the per-series
+/// ones: they need nothing but the groups (and none reads `__name__`).
+const OUTER_CALLS: &[&str] = &["histogram_quantile", "scalar", "sort", "sort_desc"];
+
+/// The metric name the groups of a streamed aggregation are given when an
+/// outer expression is evaluated over them.
+pub const GROUPS: &str = "__sluice_groups__";
 
 /// The aggregations folded series by series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,51 +161,132 @@ fn per_series(e: &Expr, instant: bool) -> bool {
     }
 }
 
+/// The aggregation plan of `agg`, if it can be folded series by series.
+fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> Option<Plan> {
+    let op = match agg.op.to_string().as_str() {
+        "sum" => AggOp::Sum,
+        "min" => AggOp::Min,
+        "max" => AggOp::Max,
+        "avg" => AggOp::Avg,
+        "count" => AggOp::Count,
+        "group" => AggOp::Group,
+        _ => return None,
+    };
+    let inner = unparen(&agg.expr);
+    if agg.param.is_some()
+        || matches!(inner, Expr::MatrixSelector(_))
+        || !per_series(inner, instant)
+    {
+        return None;
+    }
+    let (by, labels) = match &agg.modifier {
+        None => (true, Vec::new()),
+        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+    };
+    Some(Plan::Aggregate {
+        inner: Query::from_expr(inner.clone()),
+        op,
+        by,
+        labels,
+        outer: None,
+    })
+}
+
+/// Rewrites `e` with its one foldable aggregation replaced by a selector
+/// of [`GROUPS`], storing that aggregation's plan in `found`. `None` when
+/// `e` holds any other selector or a subquery (an outer expression must be
+/// computable from the groups at the query's own steps alone).
+fn extract(e: &Expr, instant: bool, found: &mut Option<Plan>) -> Option<Expr> {
+    match e {
+        Expr::Aggregate(agg) => {
+            if found.is_none() {
+                if let Some(plan) = aggregate_plan(agg, instant) {
+                    *found = Some(plan);
+                    return promql_parser::parser::parse(GROUPS).ok();
+                }
+            }
+            let mut outer = agg.clone();
+            outer.expr = Box::new(extract(&agg.expr, instant, found)?);
+            if let Some(p) = &agg.param {
+                outer.param = Some(Box::new(extract(p, instant, found)?));
+            }
+            Some(Expr::Aggregate(outer))
+        }
+        Expr::Paren(p) => {
+            let mut p = p.clone();
+            p.expr = Box::new(extract(&p.expr, instant, found)?);
+            Some(Expr::Paren(p))
+        }
+        Expr::Unary(u) => {
+            let mut u = u.clone();
+            u.expr = Box::new(extract(&u.expr, instant, found)?);
+            Some(Expr::Unary(u))
+        }
+        Expr::Binary(b) => {
+            let mut b = b.clone();
+            b.lhs = Box::new(extract(&b.lhs, instant, found)?);
+            b.rhs = Box::new(extract(&b.rhs, instant, found)?);
+            Some(Expr::Binary(b))
+        }
+        Expr::Call(c)
+            if OUTER_CALLS.contains(&c.func.name) || PER_SERIES.contains(&c.func.name) =>
+        {
+            let mut c = c.clone();
+            for a in c.args.args.iter_mut() {
+                **a = extract(a, instant, found)?;
+            }
+            Some(Expr::Call(c))
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Some(e.clone()),
+        _ => None,
+    }
+}
+
 /// How `q` can be evaluated without holding its input, if it can.
 pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
     let instant = matches!(range, QueryRange::Instant { .. });
     let e = unparen(q.expr());
     if let Expr::Aggregate(agg) = e {
-        let op = match agg.op.to_string().as_str() {
-            "sum" => AggOp::Sum,
-            "min" => AggOp::Min,
-            "max" => AggOp::Max,
-            "avg" => AggOp::Avg,
-            "count" => AggOp::Count,
-            "group" => AggOp::Group,
-            _ => return None,
-        };
-        let inner = unparen(&agg.expr);
-        if agg.param.is_some()
-            || matches!(inner, Expr::MatrixSelector(_))
-            || !per_series(inner, instant)
-        {
-            return None;
+        if let Some(plan) = aggregate_plan(agg, instant) {
+            return Some(plan);
         }
-        let (by, labels) = match &agg.modifier {
-            None => (true, Vec::new()),
-            Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
-            Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
-        };
-        return Some(Plan::Aggregate {
-            inner: Query::from_expr(inner.clone()),
+    }
+    if per_series(e, instant) {
+        let matrix = matches!(e, Expr::MatrixSelector(_));
+        return Some(Plan::Series {
+            type_name: if instant && !matrix {
+                "vector"
+            } else {
+                "matrix"
+            },
+        });
+    }
+    let mut found = None;
+    let outer = extract(e, instant, &mut found)?;
+    match found? {
+        // `by (__name__)` keeps the real name, which the groups' selector
+        // would clash with.
+        Plan::Aggregate {
+            by: true,
+            ref labels,
+            ..
+        } if labels.iter().any(|l| l == crate::labels::METRIC_NAME) => None,
+        Plan::Aggregate {
+            inner,
             op,
             by,
             labels,
-            type_name: if instant { "vector" } else { "matrix" },
-        });
+            ..
+        } => Some(Plan::Aggregate {
+            inner,
+            op,
+            by,
+            labels,
+            outer: Some(Query::from_expr(outer)),
+        }),
+        Plan::Series { .. } => None,
     }
-    if !per_series(e, instant) {
-        return None;
-    }
-    let matrix = matches!(e, Expr::MatrixSelector(_));
-    Some(Plan::Series {
-        type_name: if instant && !matrix {
-            "vector"
-        } else {
-            "matrix"
-        },
-    })
 }
 
 fn expanding(e: PromqlError) -> PromqlError {
@@ -223,50 +318,112 @@ pub async fn run(
         .open(hints, matchers)
         .await
         .map_err(|e| err(expanding(e)))?;
-    let (eval_q, type_name) = match plan {
-        Plan::Series { type_name } => (q, *type_name),
+    match plan {
+        Plan::Series { type_name } => {
+            super::query::open_result(w, type_name);
+            w.buf().push(b'[');
+            let (mut first, mut points) = (true, 0usize);
+            while let Some(series) = cursor.next().await.map_err(|e| err(expanding(e)))? {
+                let value = eval_one(engine, q, series, range, opts).await?;
+                points += write_value(w, &value, &mut first)?;
+                if max_points > 0 && points > max_points {
+                    return Err(err(PromqlError::too_many_samples()));
+                }
+                w.flush_if_full()
+                    .await
+                    .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
+                crate::rt::yield_if_needed().await;
+            }
+            w.buf().push(b']');
+            super::query::close_result(w, &cursor.warnings());
+            Ok(())
+        }
         Plan::Aggregate {
-            inner, type_name, ..
-        } => (inner, *type_name),
-    };
-    let mut groups = match plan {
-        Plan::Aggregate { op, by, labels, .. } => {
-            Some(Groups::new(*op, *by, labels.clone(), range))
+            inner,
+            op,
+            by,
+            labels,
+            outer,
+        } => {
+            let mut groups = Groups::new(*op, *by, labels.clone(), range);
+            while let Some(series) = cursor.next().await.map_err(|e| err(expanding(e)))? {
+                let value = eval_one(engine, inner, series, range, opts).await?;
+                groups.add(&value)?;
+                if max_points > 0 && groups.held() > max_points {
+                    return Err(err(PromqlError::too_many_samples()));
+                }
+                crate::rt::yield_if_needed().await;
+            }
+            let value = match outer {
+                None => groups.finish(),
+                Some(outer) => {
+                    let store = groups.into_storage();
+                    let value = engine
+                        .exec_inline(&store, outer, range, opts)
+                        .await
+                        .map_err(err)?
+                        .value;
+                    without_groups_name(value)
+                }
+            };
+            super::query::encode(&value, &cursor.warnings(), w).await
         }
-        Plan::Series { .. } => None,
-    };
-    super::query::open_result(w, type_name);
-    w.buf().push(b'[');
-    let (mut first, mut points) = (true, 0usize);
-    loop {
-        let next = cursor.next().await.map_err(|e| err(expanding(e)))?;
-        let Some(series) = next else { break };
-        let mut one = MemoryStorage::new();
-        one.append(series.labels, &series.samples);
-        let value = engine
-            .exec_inline(&one, eval_q, range, opts)
-            .await
-            .map_err(err)?
-            .value;
-        if let Some(g) = groups.as_mut() {
-            g.add(&value)?;
+    }
+}
+
+/// Removes the groups' placeholder name from an outer expression's result
+/// (comparisons and `sort` keep the name of what they are given).
+fn without_groups_name(value: Value) -> Value {
+    let strip = |m: &crate::promql::Metric| -> crate::promql::Metric {
+        if m.iter()
+            .any(|l| l.name == crate::labels::METRIC_NAME && l.value == GROUPS)
+        {
+            std::sync::Arc::new(
+                m.iter()
+                    .filter(|l| l.name != crate::labels::METRIC_NAME)
+                    .cloned()
+                    .collect(),
+            )
         } else {
-            points += write_value(w, &value, &mut first)?;
+            m.clone()
         }
-        if max_points > 0 && points.max(groups.as_ref().map_or(0, Groups::held)) > max_points {
-            return Err(err(PromqlError::too_many_samples()));
-        }
-        w.flush_if_full()
-            .await
-            .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
-        crate::rt::yield_if_needed().await;
+    };
+    match value {
+        Value::Vector(v) => Value::Vector(
+            v.into_iter()
+                .map(|s| crate::promql::Sample {
+                    metric: strip(&s.metric),
+                    ..s
+                })
+                .collect(),
+        ),
+        Value::Matrix(m) => Value::Matrix(
+            m.into_iter()
+                .map(|s| crate::promql::Series {
+                    metric: strip(&s.metric),
+                    ..s
+                })
+                .collect(),
+        ),
+        other => other,
     }
-    if let Some(g) = groups {
-        write_value(w, &g.finish(), &mut first)?;
-    }
-    w.buf().push(b']');
-    super::query::close_result(w, &cursor.warnings());
-    Ok(())
+}
+
+/// One input series evaluated alone by the engine.
+async fn eval_one(
+    engine: &Engine,
+    q: &Query,
+    series: crate::promql::StorageSeries,
+    range: QueryRange,
+    opts: &QueryOpts,
+) -> Result<Value, ApiError> {
+    let mut one = MemoryStorage::new();
+    one.append(series.labels, &series.samples);
+    Ok(engine
+        .exec_inline(&one, q, range, opts)
+        .await
+        .map_err(super::query::promql_error)?
+        .value)
 }
 
 /// Writes the series or samples of `value`; returns the points written.
@@ -457,16 +614,44 @@ impl Groups {
         }
     }
 
-    /// The aggregation's result: a vector in the order groups appeared
-    /// (instant), or a matrix sorted by labels (range).
-    fn finish(self) -> Value {
+    /// The groups as series of [`GROUPS`] at the query's steps, with a
+    /// staleness marker at every step a group has no value, so that the
+    /// outer expression's selector sees each step's value and nothing else.
+    fn into_storage(self) -> MemoryStorage {
+        let mut store = MemoryStorage::new();
         let op = self.op;
-        let result = |a: &Acc| match op {
+        for g in self.groups {
+            let mut labels = g.labels.clone();
+            labels.push(crate::labels::label(crate::labels::METRIC_NAME, GROUPS));
+            crate::labels::sort(&mut labels);
+            let points: Vec<crate::promql::Point> = g
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, a)| crate::promql::Point {
+                    t: self.start + i as i64 * self.step,
+                    v: a.map_or(crate::promql::stale_nan(), |a| Self::value_of(op, &a)),
+                })
+                .collect();
+            store.append(labels, &points);
+        }
+        store
+    }
+
+    fn value_of(op: AggOp, a: &Acc) -> f64 {
+        match op {
             AggOp::Sum | AggOp::Min | AggOp::Max => a.value,
             AggOp::Avg => a.mean,
             AggOp::Count => a.count,
             AggOp::Group => 1.0,
-        };
+        }
+    }
+
+    /// The aggregation's result: a vector in the order groups appeared
+    /// (instant), or a matrix sorted by labels (range).
+    fn finish(self) -> Value {
+        let op = self.op;
+        let result = |a: &Acc| Self::value_of(op, a);
         if self.instant {
             let t = self.start;
             return Value::Vector(
