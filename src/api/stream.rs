@@ -137,6 +137,8 @@ pub enum AggOp {
     Avg,
     Count,
     Group,
+    Stddev,
+    Stdvar,
 }
 
 /// Whether an expression is per-series: a selector, or a per-series
@@ -170,6 +172,8 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         "avg" => AggOp::Avg,
         "count" => AggOp::Count,
         "group" => AggOp::Group,
+        "stddev" => AggOp::Stddev,
+        "stdvar" => AggOp::Stdvar,
         _ => return None,
     };
     let inner = unparen(&agg.expr);
@@ -577,8 +581,15 @@ impl Groups {
             return;
         };
         let Some(acc) = slot.as_mut() else {
+            // Prometheus's first value: the sum/min/max/mean start at it, the
+            // variance accumulator at 0.
+            let value = if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
+                0.0
+            } else {
+                v
+            };
             *slot = Some(Acc {
-                value: v,
+                value,
                 mean: v,
                 count: 1.0,
             });
@@ -609,6 +620,12 @@ impl Groups {
                 // Both sides divided by the count, as Prometheus does, to
                 // avoid overflow.
                 acc.mean += v / acc.count - acc.mean / acc.count;
+            }
+            AggOp::Stddev | AggOp::Stdvar => {
+                // Welford's update, in Prometheus 2.42's order of operations.
+                let delta = v - acc.mean;
+                acc.mean += delta / acc.count;
+                acc.value += delta * (v - acc.mean);
             }
             AggOp::Count | AggOp::Group => {}
         }
@@ -644,6 +661,8 @@ impl Groups {
             AggOp::Avg => a.mean,
             AggOp::Count => a.count,
             AggOp::Group => 1.0,
+            AggOp::Stdvar => a.value / a.count,
+            AggOp::Stddev => (a.value / a.count).sqrt(),
         }
     }
 

@@ -369,6 +369,8 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         "scalar(sum(c))",
         "-sum(c)",
         "sum(c) + sum(m)",
+        "stddev by (job) (rate(c[1m]))",
+        "stdvar(c)",
     ];
     for q in queries {
         let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
