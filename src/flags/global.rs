@@ -142,3 +142,21 @@ pub fn check_path_or_content(flags: &ParsedFlags, name: &str) -> Result<(), Flag
     }
     Ok(())
 }
+
+/// Server flags that `thanos query` and `thanos sidecar` share, word for
+/// word (`extkingpin.RegisterHTTPFlags` / `RegisterGRPCFlags`): grace
+/// periods and server TLS, none implemented yet.
+pub const SERVER_SHARED_FLAGS: &[FlagSpec] = &[
+    FlagSpec::new("http-grace-period", Kind::Duration, "How long to let HTTP requests finish after a shutdown signal.")
+        .defaults(&["2m"]),
+    FlagSpec::new("http.config", Kind::String, "[EXPERIMENTAL] Web configuration file enabling TLS or authentication for every HTTP endpoint.")
+        .defaults(&[""]),
+    FlagSpec::new("grpc-grace-period", Kind::Duration, "How long to let gRPC calls finish after a shutdown signal.")
+        .defaults(&["2m"]),
+    FlagSpec::new("grpc-server-tls-cert", Kind::String, "Certificate of the gRPC server; empty serves without TLS.")
+        .defaults(&[""]),
+    FlagSpec::new("grpc-server-tls-key", Kind::String, "Private key of the gRPC server; empty serves without TLS.")
+        .defaults(&[""]),
+    FlagSpec::new("grpc-server-tls-client-ca", Kind::String, "CA bundle that client certificates must chain to; empty does not check clients.")
+        .defaults(&[""]),
+];

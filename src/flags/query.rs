@@ -38,22 +38,10 @@ const SERVER_FLAGS: &[FlagSpec] = &[
         .defaults(&["0.0.0.0:10902"])
         .placeholder("<host:port>")
         .implemented(),
-    FlagSpec::new("http-grace-period", Kind::Duration, "How long to let HTTP requests finish after a shutdown signal.")
-        .defaults(&["2m"]),
-    FlagSpec::new("http.config", Kind::String, "[EXPERIMENTAL] Web configuration file enabling TLS or authentication for every HTTP endpoint.")
-        .defaults(&[""]),
     FlagSpec::new("grpc-address", Kind::String, "host:port to serve gRPC on (StoreAPI and the other Thanos APIs); other components must be able to reach it.")
         .defaults(&["0.0.0.0:10901"])
         .placeholder("<host:port>")
         .implemented(),
-    FlagSpec::new("grpc-grace-period", Kind::Duration, "How long to let gRPC calls finish after a shutdown signal.")
-        .defaults(&["2m"]),
-    FlagSpec::new("grpc-server-tls-cert", Kind::String, "Certificate of the gRPC server; empty serves without TLS.")
-        .defaults(&[""]),
-    FlagSpec::new("grpc-server-tls-key", Kind::String, "Private key of the gRPC server; empty serves without TLS.")
-        .defaults(&[""]),
-    FlagSpec::new("grpc-server-tls-client-ca", Kind::String, "CA bundle that client certificates must chain to; empty does not check clients.")
-        .defaults(&[""]),
     FlagSpec::new("grpc-server-max-connection-age", Kind::GoDuration, "Close gRPC connections older than this, so that clients reconnect and pick up renewed TLS certificates.")
         .defaults(&["60m"]),
 ];
@@ -247,6 +235,7 @@ pub fn query_specs() -> Vec<FlagSpec> {
     [
         GLOBAL_FLAGS,
         SERVER_FLAGS,
+        super::global::SERVER_SHARED_FLAGS,
         CLIENT_FLAGS,
         WEB_FLAGS,
         ENGINE_FLAGS,

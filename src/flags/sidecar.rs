@@ -38,26 +38,22 @@ const UPLOADS_ONLY: &str =
 
 /// HTTP and gRPC server flags (`httpConfig`, `grpcConfig`).
 const SERVER_FLAGS: &[FlagSpec] = &[
-    FlagSpec::new("http-address", Kind::String, "host:port to serve HTTP on (metrics, probes).")
-        .defaults(&["0.0.0.0:10902"])
-        .placeholder("<host:port>")
-        .implemented(),
-    FlagSpec::new("http-grace-period", Kind::Duration, "How long to let HTTP requests finish after a shutdown signal.")
-        .defaults(&["2m"]),
-    FlagSpec::new("http.config", Kind::String, "[EXPERIMENTAL] Web configuration file enabling TLS or authentication for every HTTP endpoint.")
-        .defaults(&[""]),
-    FlagSpec::new("grpc-address", Kind::String, "host:port to serve the StoreAPI on; queriers must be able to reach it.")
-        .defaults(&["0.0.0.0:10901"])
-        .placeholder("<host:port>")
-        .implemented(),
-    FlagSpec::new("grpc-grace-period", Kind::Duration, "How long to let gRPC calls finish after a shutdown signal.")
-        .defaults(&["2m"]),
-    FlagSpec::new("grpc-server-tls-cert", Kind::String, "Certificate of the gRPC server; empty serves without TLS.")
-        .defaults(&[""]),
-    FlagSpec::new("grpc-server-tls-key", Kind::String, "Private key of the gRPC server; empty serves without TLS.")
-        .defaults(&[""]),
-    FlagSpec::new("grpc-server-tls-client-ca", Kind::String, "CA bundle that client certificates must chain to; empty does not check clients.")
-        .defaults(&[""]),
+    FlagSpec::new(
+        "http-address",
+        Kind::String,
+        "host:port to serve HTTP on (metrics, probes).",
+    )
+    .defaults(&["0.0.0.0:10902"])
+    .placeholder("<host:port>")
+    .implemented(),
+    FlagSpec::new(
+        "grpc-address",
+        Kind::String,
+        "host:port to serve the StoreAPI on; queriers must be able to reach it.",
+    )
+    .defaults(&["0.0.0.0:10901"])
+    .placeholder("<host:port>")
+    .implemented(),
 ];
 
 /// How the sidecar talks to its Prometheus (`prometheusConfig`, `tsdbConfig`).
@@ -154,6 +150,7 @@ pub fn sidecar_specs() -> Vec<FlagSpec> {
     [
         GLOBAL_FLAGS,
         SERVER_FLAGS,
+        super::global::SERVER_SHARED_FLAGS,
         PROMETHEUS_FLAGS,
         RELOADER_FLAGS,
         OTHER_FLAGS,
