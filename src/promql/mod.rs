@@ -218,11 +218,13 @@ impl Engine {
         range: QueryRange,
         opts: &QueryOpts,
     ) -> Result<QueryResult> {
-        let lookback = if opts.lookback_delta_ms > 0 {
-            opts.lookback_delta_ms
-        } else {
-            self.opts.lookback_delta_ms
-        };
+        let lookback = self.checked(range, opts)?;
+        self.exec_checked(storage, q, range, lookback, false).await
+    }
+
+    /// Checks a range's step and order; returns the lookback delta in use
+    /// (the query's, else the engine's).
+    fn checked(&self, range: QueryRange, opts: &QueryOpts) -> Result<i64> {
         if let QueryRange::Range {
             start_ms,
             end_ms,
@@ -240,7 +242,11 @@ impl Engine {
                 ));
             }
         }
-        self.exec_checked(storage, q, range, lookback, false).await
+        Ok(if opts.lookback_delta_ms > 0 {
+            opts.lookback_delta_ms
+        } else {
+            self.opts.lookback_delta_ms
+        })
     }
 
     /// [`Engine::exec`], evaluating on the calling thread: for small
@@ -253,11 +259,7 @@ impl Engine {
         range: QueryRange,
         opts: &QueryOpts,
     ) -> Result<QueryResult> {
-        let lookback = if opts.lookback_delta_ms > 0 {
-            opts.lookback_delta_ms
-        } else {
-            self.opts.lookback_delta_ms
-        };
+        let lookback = self.checked(range, opts)?;
         self.exec_checked(storage, q, range, lookback, true).await
     }
 
@@ -269,20 +271,9 @@ impl Engine {
         range: QueryRange,
         opts: &QueryOpts,
     ) -> Result<Vec<(SelectHints, Vec<crate::labels::Matcher>)>> {
-        let lookback = if opts.lookback_delta_ms > 0 {
-            opts.lookback_delta_ms
-        } else {
-            self.opts.lookback_delta_ms
-        };
+        let lookback = self.checked(range, opts)?;
         let (node, selectors) = plan::convert(&q.expr)?;
-        let (start, end, interval) = match range {
-            QueryRange::Instant { time_ms } => (time_ms, time_ms, 0),
-            QueryRange::Range {
-                start_ms,
-                end_ms,
-                step_ms,
-            } => (start_ms, end_ms, step_ms),
-        };
+        let (start, end, interval) = bounds(range);
         let node = plan::preprocess(node, start, end);
         let params = HintParams {
             start,
@@ -308,14 +299,7 @@ impl Engine {
     ) -> Result<QueryResult> {
         let started = std::time::Instant::now();
         let (node, selectors) = plan::convert(&q.expr)?;
-        let (start, end, interval) = match range {
-            QueryRange::Instant { time_ms } => (time_ms, time_ms, 0),
-            QueryRange::Range {
-                start_ms,
-                end_ms,
-                step_ms,
-            } => (start_ms, end_ms, step_ms),
-        };
+        let (start, end, interval) = bounds(range);
         let ty = node.value_type();
         if matches!(range, QueryRange::Range { .. })
             && !matches!(ty, ValueType::Vector | ValueType::Scalar)
@@ -384,6 +368,18 @@ impl Engine {
                 })?
         };
         Ok(QueryResult { value, warnings })
+    }
+}
+
+/// `(start, end, step)` of a query range; an instant query has step 0.
+fn bounds(range: QueryRange) -> (i64, i64, i64) {
+    match range {
+        QueryRange::Instant { time_ms } => (time_ms, time_ms, 0),
+        QueryRange::Range {
+            start_ms,
+            end_ms,
+            step_ms,
+        } => (start_ms, end_ms, step_ms),
     }
 }
 
