@@ -61,6 +61,18 @@ async fn collect(c: &Channel, req: &SeriesRequest) -> Result<Vec<SeriesResponse>
     Ok(out)
 }
 
+/// The samples in a series' chunks, every chunk decoded.
+fn sample_count(s: &sluice::proto::thanos::Series) -> usize {
+    s.chunks
+        .iter()
+        .map(|c| {
+            sluice::chunk::xor::decode_all(&c.raw.as_ref().unwrap().data)
+                .unwrap()
+                .len()
+        })
+        .sum()
+}
+
 #[test]
 fn unary_info_round_trip() {
     with_store(
@@ -99,16 +111,7 @@ fn server_streaming_delivers_every_series_in_order() {
                 };
                 // 300 samples are three chunks of 120, 120 and 60.
                 assert_eq!(s.chunks.len(), 3);
-                let samples: usize = s
-                    .chunks
-                    .iter()
-                    .map(|c| {
-                        sluice::chunk::xor::decode_all(&c.raw.as_ref().unwrap().data)
-                            .unwrap()
-                            .len()
-                    })
-                    .sum();
-                assert_eq!(samples, 300);
+                assert_eq!(sample_count(&s), 300);
                 if let Some(p) = prev {
                     assert_eq!(
                         sluice::labels::compare(&p, &s.labels),
@@ -256,16 +259,7 @@ fn large_message_spanning_many_frames() {
         let Some(series_response::Result::Series(s)) = &got[0].result else {
             panic!()
         };
-        let n: usize = s
-            .chunks
-            .iter()
-            .map(|c| {
-                sluice::chunk::xor::decode_all(&c.raw.as_ref().unwrap().data)
-                    .unwrap()
-                    .len()
-            })
-            .sum();
-        assert_eq!(n, 200_000);
+        assert_eq!(sample_count(s), 200_000);
     });
 }
 
