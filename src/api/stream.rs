@@ -24,7 +24,7 @@ use promql_parser::parser::Expr;
 use super::body::Writer;
 use super::error::{ApiError, ErrorType};
 use crate::promql::{
-    Engine, MemoryStorage, PromqlError, Query, QueryOpts, QueryRange, Storage, Value,
+    Engine, MemoryStorage, OneSeries, PromqlError, Query, QueryOpts, QueryRange, Storage, Value,
 };
 use crate::querier::Querier;
 
@@ -421,8 +421,7 @@ async fn eval_one(
     range: QueryRange,
     opts: &QueryOpts,
 ) -> Result<Value, ApiError> {
-    let mut one = MemoryStorage::new();
-    one.append(series.labels, &series.samples);
+    let one = OneSeries::new(series);
     Ok(engine
         .exec_inline(&one, q, range, opts)
         .await

@@ -721,21 +721,46 @@ impl<'a> Evaluator<'a> {
                 Metric::new(labelset::drop_metric_name(&s.metric))
             };
             let mut out_points = Vec::new();
+            // Without stale markers a window is a slice of the series
+            // itself: its bounds only move forward as the steps do, and
+            // nothing is copied. The samples it holds are counted as
+            // `matrix_iter_slice` counts its copy.
+            let direct = !s.samples.iter().any(|p| is_stale_nan(p.v));
+            let (mut lo, mut hi) = (0usize, 0usize);
             for (step, ts) in self.steps().enumerate() {
                 if step % 4096 == 4095 {
                     self.check_deadline()?;
                 }
                 let maxt = ts - offset;
                 let mint = maxt - range;
-                self.matrix_iter_slice(&s.samples, mint, maxt, &mut points)?;
-                if points.is_empty() {
+                let window: &[Point] = if direct {
+                    let held = (hi - lo) as i64;
+                    while s.samples.get(lo).is_some_and(|p| p.t < mint) {
+                        lo += 1;
+                    }
+                    hi = hi.max(lo);
+                    while s.samples.get(hi).is_some_and(|p| p.t <= maxt) {
+                        hi += 1;
+                    }
+                    let now = self.current - held + (hi - lo) as i64;
+                    if now > self.max_samples {
+                        return Err(Self::too_many());
+                    }
+                    self.current = now;
+                    s.samples.get(lo..hi).unwrap_or(&[])
+                } else {
+                    self.matrix_iter_slice(&s.samples, mint, maxt, &mut points)?;
+                    &points
+                };
+                if window.is_empty() {
                     continue;
                 }
-                let mut range_args: Vec<RangeArg<'_>> = Vec::with_capacity(c.args.len());
+                let mut range_args: smallvec::SmallVec<[RangeArg<'_>; 3]> =
+                    smallvec::SmallVec::new();
                 for (i, o) in others.iter().enumerate() {
                     match o {
                         None if i == matrix_idx => range_args.push(RangeArg::Matrix(Window {
-                            points: &points,
+                            points: window,
                             range,
                             offset,
                         })),
@@ -767,6 +792,11 @@ impl<'a> Evaluator<'a> {
                 } else {
                     return Err(Self::too_many());
                 }
+            }
+            // The last window stays counted until the series' output is
+            // (as the copied window stays counted until the next series).
+            if direct {
+                self.current -= (hi - lo) as i64;
             }
         }
         self.current -= points.len() as i64;

@@ -43,7 +43,9 @@ mod value;
 use std::sync::Arc;
 
 pub use error::{ErrorKind, PromqlError, Result};
-pub use storage::{MemoryStorage, SelectFuture, SelectHints, SelectResult, Storage, StorageSeries};
+pub use storage::{
+    MemoryStorage, OneSeries, SelectFuture, SelectHints, SelectResult, Storage, StorageSeries,
+};
 pub use value::{
     is_stale_nan, stale_nan, Labels, Matrix, Metric, Point, Sample, Series, Value, Vector,
 };

@@ -370,11 +370,18 @@ pub(crate) struct Window<'a> {
 /// series at this step.
 pub(crate) fn call_range(f: Func, args: &[RangeArg<'_>], ts: i64) -> Result<Option<f64>> {
     let mut window = None;
-    let mut scalars = Vec::with_capacity(2);
+    // At most two scalar arguments (holt_winters); no allocation per step.
+    let mut scalars = [f64::NAN; 2];
+    let mut n_scalars = 0;
     for a in args {
         match a {
             RangeArg::Matrix(w) => window = Some(*w),
-            RangeArg::Scalar(v) => scalars.push(*v),
+            RangeArg::Scalar(v) => {
+                if let Some(slot) = scalars.get_mut(n_scalars) {
+                    *slot = *v;
+                }
+                n_scalars += 1;
+            }
         }
     }
     let Some(w) = window else {
@@ -383,8 +390,7 @@ pub(crate) fn call_range(f: Func, args: &[RangeArg<'_>], ts: i64) -> Result<Opti
             f.name()
         )));
     };
-    let s0 = scalars.first().copied().unwrap_or(f64::NAN);
-    let s1 = scalars.get(1).copied().unwrap_or(f64::NAN);
+    let [s0, s1] = scalars;
     let p = w.points;
     Ok(match f {
         Func::Rate => rate::extrapolated_rate(w, ts, true, true),

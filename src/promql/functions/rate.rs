@@ -38,7 +38,9 @@ pub(crate) fn extrapolated_rate(
     let range_end = ts - w.offset;
 
     let mut result = last.v - first.v;
-    if is_counter {
+    // Most windows hold no reset; finding that out compares values only,
+    // and the sum below (in Prometheus's order) runs only when one does.
+    if is_counter && points.windows(2).any(|w| w[1].v < w[0].v) {
         let mut prev = first.v;
         for p in points.get(1..).unwrap_or(&[]) {
             if p.v < prev {
@@ -82,9 +84,11 @@ pub(crate) fn extrapolated_rate(
 /// Go's `time.Duration.Seconds()` of a millisecond range: whole seconds
 /// plus the remainder in nanoseconds, divided as Go divides them.
 fn range_seconds(range_ms: i64) -> f64 {
-    let nanos = i128::from(range_ms) * 1_000_000;
-    let sec = nanos / 1_000_000_000;
-    let nsec = nanos % 1_000_000_000;
+    // The duration in nanoseconds is range_ms * 10^6, so its whole seconds
+    // and nanosecond remainder come from the milliseconds without the
+    // multiplication (which could overflow an i64).
+    let sec = range_ms / 1000;
+    let nsec = (range_ms % 1000) * 1_000_000;
     sec as f64 + nsec as f64 / 1e9
 }
 
