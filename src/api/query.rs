@@ -273,7 +273,7 @@ pub(super) fn write_sample(w: &mut Writer, s: &crate::promql::Sample, first: &mu
     w.buf().extend_from_slice(b"{\"metric\":");
     json::write_labels(w.buf(), &s.metric);
     w.buf().extend_from_slice(b",\"value\":");
-    point(w.buf(), s.t, &format_value(s.v));
+    sample_point(w.buf(), s.t, s.v);
     w.buf().push(b'}');
 }
 
@@ -288,7 +288,7 @@ pub(super) fn write_series(w: &mut Writer, s: &crate::promql::Series, first: &mu
         if j > 0 {
             w.buf().push(b',');
         }
-        point(w.buf(), p.t, &format_value(p.v));
+        sample_point(w.buf(), p.t, p.v);
     }
     w.buf().extend_from_slice(b"]}");
 }
@@ -299,14 +299,56 @@ async fn flush(w: &mut Writer) -> Result<(), ApiError> {
         .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))
 }
 
-/// `[<seconds>,"<value>"]`: the timestamp as Go's encoding/json writes
-/// `float64(t)/1000`.
+/// `[<seconds>,"<value>"]` of a scalar or string result.
 fn point(out: &mut Vec<u8>, t: i64, v: &str) {
     out.push(b'[');
-    out.extend_from_slice(format_timestamp(t).as_bytes());
+    write_timestamp(out, t);
     out.push(b',');
     json::write_str(out, v);
     out.push(b']');
+}
+
+/// `[<seconds>,"<value>"]` of a vector or matrix point, as Thanos v0.31
+/// writes it: Prometheus 2.42's `Point.MarshalJSON` (promql/value.go)
+/// through encoding/json, so the timestamp is the float64 `t / 1000` and
+/// the value `strconv.FormatFloat(v, 'f', -1, 64)`, which needs no
+/// escaping. (Prometheus's own API writes points through jsoniter with
+/// `marshalTimestamp`, giving `1.500` where Thanos gives `1.5`, and no
+/// trailing newline; the querier answers as Thanos does.)
+fn sample_point(out: &mut Vec<u8>, t: i64, v: f64) {
+    out.push(b'[');
+    write_timestamp(out, t);
+    out.extend_from_slice(b",\"");
+    crate::promql::write_value(out, v);
+    out.extend_from_slice(b"\"]");
+}
+
+/// [`format_timestamp`] appended to `out`. Below 10^15 ms the float64
+/// `t / 1000` is closer to the decimal `<seconds>.<ms>` than to any other
+/// decimal of as few digits (its spacing is under 2^-12 s there), so the
+/// shortest digits are those of the integers, without the float
+/// formatting; beyond, the general path.
+pub fn write_timestamp(out: &mut Vec<u8>, t: i64) {
+    if t.unsigned_abs() >= 1_000_000_000_000_000 {
+        out.extend_from_slice(format_timestamp(t).as_bytes());
+        return;
+    }
+    if t < 0 {
+        out.push(b'-');
+    }
+    let a = t.unsigned_abs();
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(digits.format(a / 1000).as_bytes());
+    let mut ms = a % 1000;
+    if ms != 0 {
+        out.push(b'.');
+        let mut place = 100;
+        while ms != 0 {
+            out.push(b'0' + (ms / place) as u8);
+            ms %= place;
+            place /= 10;
+        }
+    }
 }
 
 /// A millisecond timestamp as Go's encoding/json writes the float64
@@ -339,6 +381,43 @@ mod tests {
         assert_eq!(format_timestamp(1_435_781_451_000), "1435781451");
         assert_eq!(format_timestamp(0), "0");
         assert_eq!(format_timestamp(-1500), "-1.5");
+    }
+
+    #[test]
+    fn point_timestamps_as_thanos_writes_them() {
+        let ts = |t| {
+            let mut out = Vec::new();
+            write_timestamp(&mut out, t);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(ts(1500), "1.5");
+        assert_eq!(ts(-1050), "-1.05");
+        assert_eq!(ts(1_435_781_451_781), "1435781451.781");
+        assert_eq!(ts(1_435_781_451_007), "1435781451.007");
+        assert_eq!(ts(1_435_781_451_780), "1435781451.78");
+        assert_eq!(ts(1_435_781_451_000), "1435781451");
+        assert_eq!(ts(0), "0");
+        assert_eq!(ts(-5), "-0.005");
+        let mut out = Vec::new();
+        sample_point(&mut out, 1250, f64::NAN);
+        assert_eq!(out, b"[1.25,\"NaN\"]");
+    }
+
+    proptest::proptest! {
+        /// The integer path gives what the float formatting gives.
+        #[test]
+        fn timestamps_fast_path_is_the_float(t in -2_000_000_000_000_000i64..2_000_000_000_000_000) {
+            let mut out = Vec::new();
+            write_timestamp(&mut out, t);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), format_timestamp(t));
+        }
+
+        #[test]
+        fn timestamps_near_now_fast_path_is_the_float(t in 0i64..4_000_000_000_000) {
+            let mut out = Vec::new();
+            write_timestamp(&mut out, t);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), format_timestamp(t));
+        }
     }
 
     #[test]

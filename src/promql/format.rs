@@ -7,16 +7,85 @@
 /// `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest digits that read back
 /// as `v`, never in exponent form.
 pub(crate) fn format_f(v: f64) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_f(&mut out, v);
+    // Only ASCII digits, signs, '.' and the names of the special values.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`format_f`] appended to `out` without an allocation of its own: the
+/// API writes one per sample. Ryu finds the shortest round-trip digits
+/// (as Go's `strconv` does since Go 1.17 and Rust's `Display` does); its
+/// exponent form is laid out here as plain decimal.
+pub(crate) fn write_f(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
+        out.extend_from_slice(b"NaN");
+        return;
+    }
+    if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+        return;
+    }
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(v).as_bytes();
+    let (neg, s) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    let (mant, exp) = match s.iter().position(|&c| c == b'e') {
+        Some(i) => {
+            let e = std::str::from_utf8(s.get(i + 1..).unwrap_or(&[]))
+                .ok()
+                .and_then(|e| e.parse::<i32>().ok())
+                .unwrap_or(0);
+            (s.get(..i).unwrap_or(&[]), e)
+        }
+        None => (s, 0),
+    };
+    // The significant digits and where the decimal point falls in them.
+    let mut digits = [0u8; 24];
+    let mut n = 0usize;
+    let mut point: i32 = mant.len() as i32;
+    for &c in mant {
+        if c == b'.' {
+            point = n as i32;
+            continue;
+        }
+        if let Some(d) = digits.get_mut(n) {
+            *d = c;
+            n += 1;
+        }
+    }
+    point += exp;
+    let mut first = 0usize;
+    while first < n && digits.get(first) == Some(&b'0') {
+        first += 1;
+        point -= 1;
+    }
+    while n > first && digits.get(n - 1) == Some(&b'0') {
+        n -= 1;
+    }
+    if neg {
+        out.push(b'-');
+    }
+    let digits = digits.get(first..n).unwrap_or(&[]);
+    if digits.is_empty() {
+        out.push(b'0');
+        return;
+    }
+    let len = digits.len() as i32;
+    if point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-point) as usize));
+        out.extend_from_slice(digits);
+    } else if point >= len {
+        out.extend_from_slice(digits);
+        out.extend(std::iter::repeat_n(b'0', (point - len) as usize));
     } else {
-        // Rust's Display prints the shortest round-trip digits without an
-        // exponent, which is exactly Go's 'f' with precision -1.
-        format!("{v}")
+        let (a, b) = digits.split_at(point as usize);
+        out.extend_from_slice(a);
+        out.push(b'.');
+        out.extend_from_slice(b);
     }
 }
 
@@ -168,6 +237,33 @@ mod tests {
         assert_eq!(format_v(1.5e-7), "1.5e-07");
         assert_eq!(format_v(123456.0), "123456");
         assert_eq!(format_percent_f(0.5), "0.500000");
+        assert_eq!(format_f(-0.0), "-0");
+        assert_eq!(format_f(0.0), "0");
+        assert_eq!(format_f(1e-7), "0.0000001");
+        assert_eq!(format_f(-1.5e-300), format!("{}", -1.5e-300));
+        assert_eq!(format_f(f64::MAX).len(), 309);
+        assert_eq!(format_f(123.456), "123.456");
+        assert_eq!(format_f(1e15), "1000000000000000");
+        assert_eq!(format_f(1e16), "10000000000000000");
+        assert_eq!(format_f(0.30000000000000004), "0.30000000000000004");
+    }
+
+    proptest::proptest! {
+        /// Rust's `Display` of an f64 is the same shortest, never-exponent
+        /// form (and was checked against real Prometheus's answers); the
+        /// ryu path must agree on every double.
+        #[test]
+        fn write_f_is_display(bits in proptest::num::u64::ANY) {
+            let v = f64::from_bits(bits);
+            proptest::prop_assume!(v.is_finite());
+            proptest::prop_assert_eq!(format_f(v), format!("{v}"));
+        }
+
+        #[test]
+        fn write_f_is_display_for_decimals(m in -1_000_000_000i64..1_000_000_000, e in -30i32..30) {
+            let v = m as f64 * 10f64.powi(e);
+            proptest::prop_assert_eq!(format_f(v), format!("{v}"));
+        }
     }
 
     #[test]

@@ -59,6 +59,11 @@ pub fn format_value(v: f64) -> String {
     format::format_f(v)
 }
 
+/// [`format_value`] appended to `out`, with no allocation.
+pub fn write_value(out: &mut Vec<u8>, v: f64) {
+    format::write_f(out, v)
+}
+
 /// Prometheus's default lookback delta (`--query.lookback-delta`), 5m.
 pub const DEFAULT_LOOKBACK_DELTA_MS: i64 = 5 * 60 * 1000;
 /// Prometheus's default `--query.max-samples`.
