@@ -16,7 +16,7 @@
 //! `--query.max-samples` counts the points written, which is what the
 //! whole-query evaluation would hold at its end.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use promql_parser::parser::ast::LabelModifier;
 use promql_parser::parser::Expr;
@@ -505,7 +505,7 @@ impl Groups {
             step,
             steps,
             instant,
-            index: HashMap::new(),
+            index: HashMap::default(),
             groups: Vec::new(),
         }
     }

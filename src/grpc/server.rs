@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response};
 use prost::Message;
 
@@ -45,16 +45,74 @@ pub struct CallContext {
 pub struct Sink {
     respond: Option<h2::server::SendResponse<Bytes>>,
     stream: Option<h2::SendStream<Bytes>>,
+    /// Messages framed but not yet handed to h2 (see [`Sink::buffer`]).
+    pending: BytesMut,
 }
 
+/// How many framed bytes [`Sink::buffer`] gathers before sending them as
+/// one piece: a Series stream of small messages then costs one HTTP/2 DATA
+/// frame and one write per few dozen series instead of one per series.
+const COALESCE_BYTES: usize = 64 * 1024;
+
 impl Sink {
-    /// Sends one message, waiting for flow-control capacity.
+    /// Sends one message (and any buffered before it) now, waiting for
+    /// flow-control capacity.
     pub async fn send<M: Message>(&mut self, msg: &M) -> Result<(), Status> {
-        self.send_frame(frame::encode(msg)).await
+        self.frame_into_pending(msg);
+        self.flush().await
     }
 
-    /// Sends one already-framed message.
-    pub async fn send_frame(&mut self, mut data: Bytes) -> Result<(), Status> {
+    /// Adds one message to the pending bytes, sending them once they reach
+    /// [`COALESCE_BYTES`]. The caller flushes before it waits for anything
+    /// (see [`Sink::ready_or_flush`]); the call's end flushes the rest.
+    pub async fn buffer<M: Message>(&mut self, msg: &M) -> Result<(), Status> {
+        self.frame_into_pending(msg);
+        if self.pending.len() >= COALESCE_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// The output of `fut` if it is ready now; otherwise the pending bytes
+    /// are sent first and then `fut` is awaited, so nothing waits in the
+    /// buffer while the source waits for its own input.
+    pub async fn ready_or_flush<F: std::future::Future>(
+        &mut self,
+        fut: F,
+    ) -> Result<F::Output, Status> {
+        let mut fut = std::pin::pin!(fut);
+        if let Some(out) = futures_lite::future::poll_once(fut.as_mut()).await {
+            return Ok(out);
+        }
+        self.flush().await?;
+        Ok(fut.await)
+    }
+
+    /// Sends the pending bytes.
+    pub async fn flush(&mut self) -> Result<(), Status> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let data = self.pending.split().freeze();
+        self.send_data(data).await
+    }
+
+    fn frame_into_pending<M: Message>(&mut self, msg: &M) {
+        let len = msg.encoded_len();
+        self.pending.reserve(frame::HEADER_LEN + len);
+        self.pending.put_u8(0);
+        self.pending.put_u32(len as u32);
+        // The buffer has room for the message: encoding cannot fail.
+        let _ = msg.encode(&mut self.pending);
+    }
+
+    /// Sends one already-framed message (after any pending ones).
+    pub async fn send_frame(&mut self, data: Bytes) -> Result<(), Status> {
+        self.flush().await?;
+        self.send_data(data).await
+    }
+
+    async fn send_data(&mut self, mut data: Bytes) -> Result<(), Status> {
         let stream = self.headers()?;
         while !data.is_empty() {
             stream.reserve_capacity(data.len());
@@ -146,6 +204,7 @@ async fn handle(
     let mut sink = Sink {
         respond: Some(respond),
         stream: None,
+        pending: BytesMut::new(),
     };
     let path = parts.uri.path().to_string();
     let deadline = parts
@@ -159,7 +218,13 @@ async fn handle(
             Err(s) => s,
             Ok(req) => {
                 let ctx = CallContext { deadline };
-                let call = service.call(&path, req, &ctx, &mut sink);
+                let call = async {
+                    let result = service.call(&path, req, &ctx, &mut sink).await;
+                    // What was buffered goes out before the status, as it
+                    // would have unbuffered.
+                    let flushed = sink.flush().await;
+                    result.and(flushed)
+                };
                 let result = match deadline {
                     Some(d) => rt::timeout(d.saturating_duration_since(Instant::now()), call)
                         .await
@@ -241,4 +306,84 @@ async fn read_request(
 pub fn decode_request<M: Message + Default>(b: Bytes) -> Result<M, Status> {
     M::decode(b)
         .map_err(|e| Status::invalid_argument(format!("grpc: error unmarshalling request: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grpc::client::Channel;
+    use crate::proto::thanos::{series_response, SeriesRequest, SeriesResponse};
+    use std::cell::RefCell;
+
+    fn warning(text: &str) -> SeriesResponse {
+        SeriesResponse {
+            result: Some(series_response::Result::Warning(text.into())),
+        }
+    }
+
+    /// Buffers "a", then waits for the client to say it has "a" (which it
+    /// can only say if waiting flushed it), then buffers "b" and fails:
+    /// "b" still arrives before the status.
+    struct TwoStep {
+        seen_a: RefCell<Option<futures_channel::oneshot::Receiver<()>>>,
+    }
+
+    impl Service for TwoStep {
+        fn call<'a>(
+            &'a self,
+            _path: &'a str,
+            _request: Bytes,
+            _ctx: &'a CallContext,
+            sink: &'a mut Sink,
+        ) -> CallFuture<'a> {
+            Box::pin(async move {
+                sink.buffer(&warning("a")).await?;
+                let rx = self.seen_a.borrow_mut().take();
+                if let Some(rx) = rx {
+                    let _ = sink.ready_or_flush(rx).await?;
+                }
+                // Ready at once: stays in the buffer until the call ends.
+                let ready = sink.ready_or_flush(async { 7 }).await?;
+                assert_eq!(ready, 7);
+                sink.buffer(&warning("b")).await?;
+                Err(Status::unavailable("done"))
+            })
+        }
+    }
+
+    #[test]
+    fn buffered_messages_leave_before_waiting_and_before_the_status() {
+        crate::rt::block_on(async {
+            let (tx, rx) = futures_channel::oneshot::channel();
+            let service: Rc<dyn Service> = Rc::new(TwoStep {
+                seen_a: RefCell::new(Some(rx)),
+            });
+            let l = rt::Listener::bind(([127, 0, 0, 1], 0).into()).unwrap();
+            let addr = l.local_addr().unwrap();
+            rt::spawn(async move {
+                if let Ok(s) = l.accept().await {
+                    serve_connection(s, service).await;
+                }
+            })
+            .detach();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let ch = Channel::connect(addr, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let mut st = ch
+                .server_streaming::<_, SeriesResponse>(
+                    "/thanos.Store/Series",
+                    &SeriesRequest::default(),
+                    deadline,
+                )
+                .await
+                .unwrap();
+            assert_eq!(st.message().await.unwrap(), Some(warning("a")));
+            tx.send(()).unwrap();
+            assert_eq!(st.message().await.unwrap(), Some(warning("b")));
+            let end = st.message().await.unwrap_err();
+            assert_eq!(end.code, Code::Unavailable);
+        })
+        .unwrap();
+    }
 }

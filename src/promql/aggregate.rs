@@ -14,7 +14,7 @@
 //!   and sort it at the end with Go's sort, so ties come out in
 //!   Prometheus's order.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::labels::METRIC_NAME;
 
@@ -121,7 +121,7 @@ pub(crate) fn aggregate(
         }
     }
 
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::default();
     let mut groups: Vec<Group> = Vec::new();
     for (si, s) in vec.iter().enumerate() {
         let metric: Metric = if op == AggOp::CountValues {

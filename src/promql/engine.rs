@@ -18,7 +18,7 @@
 //! - the number of samples held at once is counted exactly where
 //!   Prometheus counts it, and exceeding `max_samples` fails the query.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::aggregate::{self, grouping_key, Param};
 use super::binary::{self, BinopCache};
@@ -248,7 +248,7 @@ impl<'a> Evaluator<'a> {
             .collect();
         let mut temp = self.current;
         let mut out: Vec<Series> = Vec::new();
-        let mut out_index: HashMap<Metric, usize> = HashMap::new();
+        let mut out_index: HashMap<Metric, usize> = HashMap::default();
 
         for ts in self.steps() {
             self.check_deadline()?;
@@ -820,7 +820,7 @@ impl<'a> Evaluator<'a> {
         if mat.iter().any(|s| s.points.len() == steps) {
             return Ok(Vec::new());
         }
-        let mut found = std::collections::HashSet::new();
+        let mut found = rustc_hash::FxHashSet::default();
         for (i, s) in mat.iter().enumerate() {
             for p in &s.points {
                 found.insert(p.t);

@@ -106,7 +106,7 @@ fn has_duplicates<'a>(mut it: impl ExactSizeIterator<Item = &'a Metric>) -> bool
             _ => false,
         },
         n => {
-            let mut seen = std::collections::HashSet::with_capacity(n);
+            let mut seen = rustc_hash::FxHashSet::with_capacity_and_hasher(n, Default::default());
             it.any(|m| !seen.insert(&**m))
         }
     }

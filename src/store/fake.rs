@@ -252,7 +252,12 @@ impl FakeStore {
                     crate::proto::thanos::Series { labels, chunks },
                 )),
             };
-            sink.send(&msg).await?;
+            if b.delay_per_frame.is_zero() {
+                sink.buffer(&msg).await?;
+            } else {
+                // A slow store's series leave one by one, as they come.
+                sink.send(&msg).await?;
+            }
             rt::yield_if_needed().await;
         }
         Ok(())

@@ -159,13 +159,16 @@ impl ProxyService {
         let mut merge = Merge::new(sources, skip_chunks);
         let mut sent_warnings = 0;
         loop {
-            let next = merge.next().await.map_err(to_status)?;
+            let next = sink
+                .ready_or_flush(merge.next())
+                .await?
+                .map_err(to_status)?;
             sent_warnings = send_warnings(sink, &warnings, sent_warnings).await?;
             let Some(s) = next else { break };
             let msg = SeriesResponse {
                 result: Some(series_response::Result::Series(s)),
             };
-            sink.send(&msg).await?;
+            sink.buffer(&msg).await?;
         }
         send_warnings(sink, &warnings, sent_warnings).await?;
         Ok(())

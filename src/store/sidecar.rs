@@ -188,12 +188,15 @@ impl SidecarService {
         let req: SeriesRequest = decode_request(request)?;
         let mut stream = self.store.series(meta, req, deadline).await?;
         let mut limits = Limits::new(&self.state);
-        while let Some(s) = stream.next().await? {
+        // Series decoded from one remote-read frame are ready together and
+        // leave in one piece; before waiting for Prometheus, what is
+        // gathered is sent.
+        while let Some(s) = sink.ready_or_flush(stream.next()).await?? {
             limits.charge(s.chunks.len())?;
             let msg = SeriesResponse {
                 result: Some(series_response::Result::Series(s)),
             };
-            sink.send(&msg).await?;
+            sink.buffer(&msg).await?;
             rt::yield_if_needed().await;
         }
         Ok(())

@@ -20,7 +20,7 @@
 //!    a bound <= 0 answers that bound, and otherwise the value is
 //!    interpolated linearly inside the bucket (from 0 for the first one).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::promql::format::parse_go_float;
 use crate::promql::gosort;
@@ -37,7 +37,7 @@ struct Bucket {
 /// order the groups first appear.
 pub(crate) fn histogram_quantile(q: f64, vec: &[Sample]) -> Vector {
     let le = vec!["le".to_string()];
-    let mut keys: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut keys: HashMap<Vec<u8>, usize> = HashMap::default();
     let mut groups: Vec<(Metric, Vec<Bucket>)> = Vec::new();
     let mut key = Vec::new();
     for s in vec {

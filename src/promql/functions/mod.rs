@@ -23,7 +23,7 @@ pub(crate) mod rate;
 pub(crate) mod regression;
 pub(crate) mod time;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use regex::Regex;
 
