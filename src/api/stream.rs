@@ -24,7 +24,8 @@ use promql_parser::parser::Expr;
 use super::body::Writer;
 use super::error::{ApiError, ErrorType};
 use crate::promql::{
-    Engine, MemoryStorage, OneSeries, PromqlError, Query, QueryOpts, QueryRange, Storage, Value,
+    Engine, MemoryStorage, OneSeries, PromqlError, Query, QueryOpts, QueryRange, Storage, TopK,
+    Value,
 };
 use crate::querier::Querier;
 
@@ -139,6 +140,22 @@ pub enum AggOp {
     Group,
     Stddev,
     Stdvar,
+    /// `topk(k, ...)`: per group and step the k largest, kept with their
+    /// own labels.
+    Topk(usize),
+    /// `bottomk(k, ...)`.
+    Bottomk(usize),
+}
+
+/// The k of a `topk`/`bottomk` written as a number from 1 to a million;
+/// anything else (an expression, a k that Prometheus rejects or that
+/// selects nothing) goes through the whole-query engine, which gives
+/// Prometheus's answer or error.
+fn literal_k(param: Option<&Expr>) -> Option<usize> {
+    match param.map(unparen) {
+        Some(Expr::NumberLiteral(n)) if (1.0..=1e6).contains(&n.val) => Some(n.val as usize),
+        _ => None,
+    }
 }
 
 /// Whether an expression is per-series: a selector, or a per-series
@@ -174,10 +191,13 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         "group" => AggOp::Group,
         "stddev" => AggOp::Stddev,
         "stdvar" => AggOp::Stdvar,
+        "topk" => AggOp::Topk(literal_k(agg.param.as_deref())?),
+        "bottomk" => AggOp::Bottomk(literal_k(agg.param.as_deref())?),
         _ => return None,
     };
+    let ranked = matches!(op, AggOp::Topk(_) | AggOp::Bottomk(_));
     let inner = unparen(&agg.expr);
-    if agg.param.is_some()
+    if (agg.param.is_some() && !ranked)
         || matches!(inner, Expr::MatrixSelector(_))
         || !per_series(inner, instant)
     {
@@ -205,9 +225,18 @@ fn extract(e: &Expr, instant: bool, found: &mut Option<Plan>) -> Option<Expr> {
     match e {
         Expr::Aggregate(agg) => {
             if found.is_none() {
-                if let Some(plan) = aggregate_plan(agg, instant) {
-                    *found = Some(plan);
-                    return promql_parser::parser::parse(GROUPS).ok();
+                match aggregate_plan(agg, instant) {
+                    // topk's results are input series, not groups: it is
+                    // streamed only as the whole query.
+                    Some(Plan::Aggregate {
+                        op: AggOp::Topk(_) | AggOp::Bottomk(_),
+                        ..
+                    }) => {}
+                    Some(plan) => {
+                        *found = Some(plan);
+                        return promql_parser::parser::parse(GROUPS).ok();
+                    }
+                    None => {}
                 }
             }
             let mut outer = agg.clone();
@@ -466,6 +495,8 @@ struct Acc {
 struct Group {
     labels: crate::promql::Labels,
     steps: Vec<Option<Acc>>,
+    /// topk/bottomk: the kept samples at each step (empty otherwise).
+    tops: Vec<TopK>,
 }
 
 /// The groups of a streamed aggregation: all that it holds.
@@ -479,6 +510,8 @@ struct Groups {
     instant: bool,
     index: HashMap<crate::promql::Labels, usize>,
     groups: Vec<Group>,
+    /// Samples kept by topk/bottomk over all groups and steps.
+    held_ranked: usize,
 }
 
 impl Groups {
@@ -507,12 +540,25 @@ impl Groups {
             instant,
             index: HashMap::default(),
             groups: Vec::new(),
+            held_ranked: 0,
         }
     }
 
     /// Points held (for `--query.max-samples`).
     fn held(&self) -> usize {
-        self.groups.len() * self.steps
+        match self.ranked() {
+            Some(_) => self.held_ranked,
+            None => self.groups.len() * self.steps,
+        }
+    }
+
+    /// topk's or bottomk's k and whether it is bottomk.
+    fn ranked(&self) -> Option<(usize, bool)> {
+        match self.op {
+            AggOp::Topk(k) => Some((k, false)),
+            AggOp::Bottomk(k) => Some((k, true)),
+            _ => None,
+        }
     }
 
     /// The group labels of an input series (Prometheus: `by` keeps the
@@ -539,10 +585,19 @@ impl Groups {
         }
         let i = self.groups.len();
         self.index.insert(key.clone(), i);
-        self.groups.push(Group {
-            labels: key,
-            steps: vec![None; self.steps],
-        });
+        let group = match self.ranked() {
+            Some((k, bottom)) => Group {
+                labels: key,
+                steps: Vec::new(),
+                tops: vec![TopK::new(k, bottom); self.steps],
+            },
+            None => Group {
+                labels: key,
+                steps: vec![None; self.steps],
+                tops: Vec::new(),
+            },
+        };
+        self.groups.push(group);
         i
     }
 
@@ -551,7 +606,7 @@ impl Groups {
             Value::Vector(samples) => {
                 for s in samples {
                     let g = self.slot(&s.metric);
-                    self.fold(g, 0, s.v);
+                    self.put(g, 0, &s.metric, s.v);
                 }
             }
             Value::Matrix(series) => {
@@ -560,7 +615,7 @@ impl Groups {
                     for p in &s.points {
                         let i = ((p.t - self.start) / self.step) as usize;
                         if i < self.steps {
-                            self.fold(g, i, p.v);
+                            self.put(g, i, &s.metric, p.v);
                         }
                     }
                 }
@@ -572,6 +627,17 @@ impl Groups {
             }
         }
         Ok(())
+    }
+
+    fn put(&mut self, g: usize, i: usize, metric: &crate::promql::Metric, v: f64) {
+        if self.ranked().is_none() {
+            return self.fold(g, i, v);
+        }
+        if let Some(top) = self.groups.get_mut(g).and_then(|g| g.tops.get_mut(i)) {
+            let before = top.len();
+            top.add(metric, v);
+            self.held_ranked += top.len() - before;
+        }
     }
 
     fn fold(&mut self, g: usize, i: usize, v: f64) {
@@ -626,8 +692,57 @@ impl Groups {
                 acc.mean += delta / acc.count;
                 acc.value += delta * (v - acc.mean);
             }
-            AggOp::Count | AggOp::Group => {}
+            AggOp::Count | AggOp::Group | AggOp::Topk(_) | AggOp::Bottomk(_) => {}
         }
+    }
+
+    /// topk/bottomk's result: at an instant, each group's kept samples
+    /// best first, groups in the order they appeared (Prometheus's vector
+    /// order); over a range, one series per kept input series with the
+    /// steps it was kept at, sorted by labels.
+    fn finish_ranked(self) -> Value {
+        if self.instant {
+            let t = self.start;
+            let mut out = Vec::new();
+            for g in self.groups {
+                for top in g.tops {
+                    out.extend(
+                        top.into_sorted()
+                            .into_iter()
+                            .map(|(metric, v)| crate::promql::Sample { metric, t, v }),
+                    );
+                }
+            }
+            return Value::Vector(out);
+        }
+        let (start, step) = (self.start, self.step);
+        let mut index: HashMap<crate::promql::Metric, usize> = HashMap::default();
+        let mut series: Vec<crate::promql::Series> = Vec::new();
+        let mut tops: Vec<std::vec::IntoIter<TopK>> = self
+            .groups
+            .into_iter()
+            .map(|g| g.tops.into_iter())
+            .collect();
+        for i in 0..self.steps {
+            let t = start + i as i64 * step;
+            for g in tops.iter_mut() {
+                let Some(top) = g.next() else { continue };
+                for (metric, v) in top.into_sorted() {
+                    let at = *index.entry(metric.clone()).or_insert_with(|| {
+                        series.push(crate::promql::Series {
+                            metric,
+                            points: Vec::new(),
+                        });
+                        series.len() - 1
+                    });
+                    if let Some(s) = series.get_mut(at) {
+                        s.points.push(crate::promql::Point { t, v });
+                    }
+                }
+            }
+        }
+        series.sort_by(|a, b| crate::labels::compare(&a.metric, &b.metric));
+        Value::Matrix(series)
     }
 
     /// The groups as series of [`GROUPS`] at the query's steps, with a
@@ -662,12 +777,18 @@ impl Groups {
             AggOp::Group => 1.0,
             AggOp::Stdvar => a.value / a.count,
             AggOp::Stddev => (a.value / a.count).sqrt(),
+            // Their results are the kept samples ([`Groups::finish_ranked`]),
+            // never an accumulator.
+            AggOp::Topk(_) | AggOp::Bottomk(_) => f64::NAN,
         }
     }
 
     /// The aggregation's result: a vector in the order groups appeared
     /// (instant), or a matrix sorted by labels (range).
     fn finish(self) -> Value {
+        if self.ranked().is_some() {
+            return self.finish_ranked();
+        }
         let op = self.op;
         let result = |a: &Acc| Self::value_of(op, a);
         if self.instant {

@@ -57,8 +57,10 @@ struct Group {
     value: f64,
     mean: f64,
     count: u64,
-    /// topk/bottomk heap, quantile values.
+    /// quantile values.
     heap: Vec<(Metric, f64)>,
+    /// topk/bottomk.
+    top: Option<TopK>,
 }
 
 fn by_value(a: &(Metric, f64), b: &(Metric, f64)) -> bool {
@@ -67,6 +69,74 @@ fn by_value(a: &(Metric, f64), b: &(Metric, f64)) -> bool {
 
 fn by_reverse_value(a: &(Metric, f64), b: &(Metric, f64)) -> bool {
     a.1.is_nan() || a.1 > b.1
+}
+
+/// The state of `topk`/`bottomk` for one group at one step: Go's binary
+/// heap with the weakest kept sample on top, updated as Prometheus 2.42
+/// updates it, so ties and NaNs come out as they do there whatever order
+/// the caller's samples arrive in (the caller keeps Prometheus's order).
+#[derive(Debug, Clone)]
+pub struct TopK {
+    k: usize,
+    bottom: bool,
+    heap: Vec<(Metric, f64)>,
+}
+
+impl TopK {
+    /// An empty state for `topk(k)` (or `bottomk(k)`), k at least 1.
+    pub fn new(k: usize, bottom: bool) -> TopK {
+        TopK {
+            k: k.max(1),
+            bottom,
+            heap: Vec::new(),
+        }
+    }
+
+    /// How many samples it holds.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Folds in one sample.
+    pub fn add(&mut self, metric: &Metric, v: f64) {
+        let less: fn(&(Metric, f64), &(Metric, f64)) -> bool = if self.bottom {
+            by_reverse_value
+        } else {
+            by_value
+        };
+        let top = self.heap.first().map_or(f64::NAN, |x| x.1);
+        let better = if self.bottom { top > v } else { top < v };
+        if self.heap.len() < self.k || better || top.is_nan() {
+            if self.heap.len() == self.k {
+                if self.k == 1 {
+                    if let Some(first) = self.heap.first_mut() {
+                        *first = (metric.clone(), v);
+                    }
+                    return;
+                }
+                gosort::heap_pop(&mut self.heap, &less);
+            }
+            gosort::heap_push(&mut self.heap, (metric.clone(), v), &less);
+        }
+    }
+
+    /// The kept samples, best first (Prometheus sorts with the reversed
+    /// heap order).
+    pub fn into_sorted(mut self) -> Vec<(Metric, f64)> {
+        if self.heap.len() > 1 {
+            if self.bottom {
+                gosort::sort_by(&mut self.heap, &|a, b| by_reverse_value(b, a));
+            } else {
+                gosort::sort_by(&mut self.heap, &|a, b| by_value(b, a));
+            }
+        }
+        self.heap
+    }
 }
 
 /// Aggregates one step's vector; `keys[i]` is the grouping key of `vec[i]`
@@ -157,12 +227,16 @@ pub(crate) fn aggregate(
                 mean: s.v,
                 count: 1,
                 heap: Vec::new(),
+                top: None,
             };
             match op {
                 AggOp::Stdvar | AggOp::Stddev => g.value = 0.0,
-                AggOp::Topk | AggOp::Bottomk | AggOp::Quantile => {
-                    g.heap.push((s.metric.clone(), s.v))
+                AggOp::Topk | AggOp::Bottomk => {
+                    let mut top = TopK::new(k as usize, op == AggOp::Bottomk);
+                    top.add(&s.metric, s.v);
+                    g.top = Some(top);
                 }
+                AggOp::Quantile => g.heap.push((s.metric.clone(), s.v)),
                 AggOp::Group => g.value = 1.0,
                 _ => {}
             }
@@ -209,34 +283,9 @@ pub(crate) fn aggregate(
                 g.mean += delta / g.count as f64;
                 g.value += delta * (s.v - g.mean);
             }
-            AggOp::Topk => {
-                let top = g.heap.first().map_or(f64::NAN, |x| x.1);
-                if (g.heap.len() as i64) < k || top < s.v || top.is_nan() {
-                    if g.heap.len() as i64 == k {
-                        if k == 1 {
-                            if let Some(first) = g.heap.first_mut() {
-                                *first = (s.metric.clone(), s.v);
-                            }
-                            continue;
-                        }
-                        gosort::heap_pop(&mut g.heap, &by_value);
-                    }
-                    gosort::heap_push(&mut g.heap, (s.metric.clone(), s.v), &by_value);
-                }
-            }
-            AggOp::Bottomk => {
-                let top = g.heap.first().map_or(f64::NAN, |x| x.1);
-                if (g.heap.len() as i64) < k || top > s.v || top.is_nan() {
-                    if g.heap.len() as i64 == k {
-                        if k == 1 {
-                            if let Some(first) = g.heap.first_mut() {
-                                *first = (s.metric.clone(), s.v);
-                            }
-                            continue;
-                        }
-                        gosort::heap_pop(&mut g.heap, &by_reverse_value);
-                    }
-                    gosort::heap_push(&mut g.heap, (s.metric.clone(), s.v), &by_reverse_value);
+            AggOp::Topk | AggOp::Bottomk => {
+                if let Some(top) = g.top.as_mut() {
+                    top.add(&s.metric, s.v);
                 }
             }
             AggOp::Quantile => g.heap.push((s.metric.clone(), s.v)),
@@ -251,20 +300,13 @@ pub(crate) fn aggregate(
             AggOp::Stdvar => g.value / g.count as f64,
             AggOp::Stddev => (g.value / g.count as f64).sqrt(),
             AggOp::Topk | AggOp::Bottomk => {
-                // The heap has the weakest element on top: sort it the other
-                // way round (Prometheus sorts with the reversed heap order).
-                if g.heap.len() > 1 {
-                    if op == AggOp::Topk {
-                        gosort::sort_by(&mut g.heap, &|a, b| by_value(b, a));
-                    } else {
-                        gosort::sort_by(&mut g.heap, &|a, b| by_reverse_value(b, a));
-                    }
+                if let Some(top) = g.top.take() {
+                    out.extend(top.into_sorted().into_iter().map(|(metric, v)| Sample {
+                        metric,
+                        t: 0,
+                        v,
+                    }));
                 }
-                out.extend(
-                    g.heap
-                        .into_iter()
-                        .map(|(metric, v)| Sample { metric, t: 0, v }),
-                );
                 continue;
             }
             AggOp::Quantile => {

@@ -42,6 +42,7 @@ mod value;
 
 use std::sync::Arc;
 
+pub use aggregate::TopK;
 pub use error::{ErrorKind, PromqlError, Result};
 pub use storage::{
     MemoryStorage, OneSeries, SelectFuture, SelectHints, SelectResult, Storage, StorageSeries,

@@ -360,6 +360,12 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         "group by (job) (c)",
         "sum({__name__=~\"c|m\"})",
         "topk(2, c)",
+        "topk(1, rate(c[1m]))",
+        "bottomk(3, c)",
+        "topk by (job) (2.7, c)",
+        "bottomk without (i) (25, abs(c))",
+        "topk(2, sum by (i) (c))",
+        "sum(topk(2, c))",
         "histogram_quantile(0.9, sum by (le) (rate(h[1m])))",
         "histogram_quantile(0.5, sum by (job, le) (rate(h[1m])))",
         "sum(rate(c[1m])) / 2",
@@ -386,12 +392,13 @@ fn series_by_series_evaluation_gives_the_same_answers() {
             let (s1, streamed) = get(&c, &params);
             let (s2, whole) = get(&c, &format!("{params}&stream=false"));
             // Every shape here goes series by series but operators, a
-            // function over a selector of several metric names and topk.
+            // function over a selector of several metric names and an
+            // expression over topk.
             let expect_streamed = !q.contains(" - 0")
                 && !q.contains(" / 1")
                 && !q.starts_with("rate({")
-                && !q.starts_with("topk")
-                && !q.contains("sum(m)");
+                && !q.contains("sum(m)")
+                && !q.starts_with("sum(topk");
             assert_eq!(
                 streamed_count(&c) - before,
                 expect_streamed as u64,
