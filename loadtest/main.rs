@@ -185,6 +185,18 @@ fn start_querier(stores: &[SocketAddr], extra: &[String]) -> Result<Querier, Str
     }
 }
 
+/// User and system CPU time of a process so far, in seconds (from
+/// `/proc/<pid>/stat`, at Linux's usual 100 ticks a second).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is the first, utime the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (tick(11) + tick(12)) as f64 / 100.0
+}
+
 /// `VmHWM` and `VmRSS` of a process, in bytes.
 fn rss(pid: u32) -> (u64, u64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -427,16 +439,23 @@ fn stream(args: &[String]) -> Result<(), String> {
         )?;
         let pid = q.child.id();
         let (idle, _) = rss(pid);
+        let cpu_before = cpu_seconds(pid);
+        let own_before = cpu_seconds(std::process::id());
         let started = Instant::now();
         let (status, bytes, braces, ttfb) = stream_get(q.http, &format!("{path}{extra}"))?;
         let took = started.elapsed();
+        let cpu = cpu_seconds(pid) - cpu_before;
+        let own = cpu_seconds(std::process::id()) - own_before;
         let (hwm, _) = rss(pid);
         println!(
-            "- {name}: `{status}`, {} series, {:.1} MiB in {:.2} s (first byte after {} ms); querier RSS {:.1} MiB after start, {:.1} MiB peak (VmHWM)",
+            "- {name}: `{status}`, {} series, {:.1} MiB in {:.2} s (first byte after {} ms); querier CPU {:.2} s ({:.0}% of one core), stores and client (this process) {:.2} s; querier RSS {:.1} MiB after start, {:.1} MiB peak (VmHWM)",
             braces.saturating_sub(2) / 2,
             mib(bytes),
             took.as_secs_f64(),
             ttfb.as_millis(),
+            cpu,
+            100.0 * cpu / took.as_secs_f64(),
+            own,
             mib(idle),
             mib(hwm)
         );

@@ -88,6 +88,10 @@ pub static DNS_FAILURES: AtomicU64 = AtomicU64::new(0);
 
 /// PromQL queries evaluated series by series (`api::stream`).
 pub static STREAMED_QUERIES: AtomicU64 = AtomicU64::new(0);
+/// Batches of series of such queries evaluated on the worker threads, and
+/// on the shard that read them.
+pub static BATCHES_ON_WORKERS: AtomicU64 = AtomicU64::new(0);
+pub static BATCHES_ON_SHARD: AtomicU64 = AtomicU64::new(0);
 
 /// Records one finished HTTP request on the current shard.
 pub fn observe_request(handler: &str, code: u16, seconds: f64) {
@@ -214,6 +218,18 @@ fn render_dns(out: &mut String) {
         out,
         "sluice_query_streamed_total {}",
         STREAMED_QUERIES.load(Relaxed)
+    );
+    let _ = writeln!(out, "# HELP sluice_query_stream_batches_total Batches of series of streamed queries, by the thread that evaluated them (a worker, or the shard that read them).");
+    let _ = writeln!(out, "# TYPE sluice_query_stream_batches_total counter");
+    let _ = writeln!(
+        out,
+        "sluice_query_stream_batches_total{{on=\"worker\"}} {}",
+        BATCHES_ON_WORKERS.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "sluice_query_stream_batches_total{{on=\"shard\"}} {}",
+        BATCHES_ON_SHARD.load(Relaxed)
     );
 }
 

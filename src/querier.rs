@@ -24,7 +24,7 @@ use crate::merge::Merge;
 use crate::promql::{
     Point, PromqlError, SelectFuture, SelectHints, SelectResult, Storage, StorageSeries,
 };
-use crate::proto::thanos::{PartialResponseStrategy, SeriesRequest};
+use crate::proto::thanos::{self, PartialResponseStrategy, SeriesRequest};
 use crate::select::{self, StoreFilter};
 
 /// How one query reads the stores.
@@ -152,31 +152,66 @@ pub struct SeriesCursor {
 impl SeriesCursor {
     /// The next series with samples, decoded; `None` at the end.
     pub async fn next(&mut self) -> Result<Option<StorageSeries>, PromqlError> {
-        let func = (!self.func.is_empty()).then_some(self.func.as_str());
-        while let Some(s) = self.merge.next().await.map_err(proxy_error)? {
-            let mut it = dedup::series_iter(s.chunks, self.mint, self.maxt, self.mode, func);
-            let mut samples = Vec::new();
-            while it
-                .next()
-                .map_err(|e| PromqlError::execution(e.to_string()))?
-                .is_some()
-            {
-                let (t, v) = it.at();
-                samples.push(Point { t, v });
-            }
-            if !samples.is_empty() {
-                return Ok(Some(StorageSeries {
-                    labels: s.labels,
-                    samples,
-                }));
+        let decoder = self.decoder();
+        while let Some(s) = self.next_merged().await? {
+            if let Some(s) = decoder.decode(s)? {
+                return Ok(Some(s));
             }
         }
         Ok(None)
     }
 
+    /// The next merged series with its chunks, not yet decoded (see
+    /// [`SeriesCursor::decoder`]); `None` at the end.
+    pub async fn next_merged(&mut self) -> Result<Option<thanos::Series>, PromqlError> {
+        self.merge.next().await.map_err(proxy_error)
+    }
+
+    /// What turns a merged series into samples: owned, so that decoding
+    /// can run on another thread.
+    pub fn decoder(&self) -> Decoder {
+        Decoder {
+            mint: self.mint,
+            maxt: self.maxt,
+            mode: self.mode,
+            func: self.func.clone(),
+        }
+    }
+
     /// The warnings of the stores so far.
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.borrow().clone()
+    }
+}
+
+/// Decodes merged series: dedup across the replicas' chunks, clamped to
+/// the query's window, with the select's function hint.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    mint: i64,
+    maxt: i64,
+    mode: Mode,
+    func: String,
+}
+
+impl Decoder {
+    /// The series' samples; `None` when it has none in the window.
+    pub fn decode(&self, s: thanos::Series) -> Result<Option<StorageSeries>, PromqlError> {
+        let func = (!self.func.is_empty()).then_some(self.func.as_str());
+        let mut it = dedup::series_iter(s.chunks, self.mint, self.maxt, self.mode, func);
+        let mut samples = Vec::new();
+        while it
+            .next()
+            .map_err(|e| PromqlError::execution(e.to_string()))?
+            .is_some()
+        {
+            let (t, v) = it.at();
+            samples.push(Point { t, v });
+        }
+        Ok((!samples.is_empty()).then_some(StorageSeries {
+            labels: s.labels,
+            samples,
+        }))
     }
 }
 

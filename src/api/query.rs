@@ -222,7 +222,7 @@ pub(super) async fn encode(
             w.buf().push(b'[');
             let mut first = true;
             for s in samples {
-                write_sample(w, s, &mut first);
+                write_sample(w.buf(), s, &mut first);
                 flush(w).await?;
             }
             w.buf().push(b']');
@@ -231,7 +231,7 @@ pub(super) async fn encode(
             w.buf().push(b'[');
             let mut first = true;
             for s in series {
-                write_series(w, s, &mut first);
+                write_series(w.buf(), s, &mut first);
                 flush(w).await?;
             }
             w.buf().push(b']');
@@ -266,31 +266,31 @@ pub(super) fn close_result(w: &mut Writer, warnings: &[String]) {
     w.buf().extend_from_slice(b"}\n");
 }
 
-pub(super) fn write_sample(w: &mut Writer, s: &crate::promql::Sample, first: &mut bool) {
+pub(super) fn write_sample(out: &mut Vec<u8>, s: &crate::promql::Sample, first: &mut bool) {
     if !std::mem::take(first) {
-        w.buf().push(b',');
+        out.push(b',');
     }
-    w.buf().extend_from_slice(b"{\"metric\":");
-    json::write_labels(w.buf(), &s.metric);
-    w.buf().extend_from_slice(b",\"value\":");
-    sample_point(w.buf(), s.t, s.v);
-    w.buf().push(b'}');
+    out.extend_from_slice(b"{\"metric\":");
+    json::write_labels(out, &s.metric);
+    out.extend_from_slice(b",\"value\":");
+    sample_point(out, s.t, s.v);
+    out.push(b'}');
 }
 
-pub(super) fn write_series(w: &mut Writer, s: &crate::promql::Series, first: &mut bool) {
+pub(super) fn write_series(out: &mut Vec<u8>, s: &crate::promql::Series, first: &mut bool) {
     if !std::mem::take(first) {
-        w.buf().push(b',');
+        out.push(b',');
     }
-    w.buf().extend_from_slice(b"{\"metric\":");
-    json::write_labels(w.buf(), &s.metric);
-    w.buf().extend_from_slice(b",\"values\":[");
+    out.extend_from_slice(b"{\"metric\":");
+    json::write_labels(out, &s.metric);
+    out.extend_from_slice(b",\"values\":[");
     for (j, p) in s.points.iter().enumerate() {
         if j > 0 {
-            w.buf().push(b',');
+            out.push(b',');
         }
-        sample_point(w.buf(), p.t, p.v);
+        sample_point(out, p.t, p.v);
     }
-    w.buf().extend_from_slice(b"]}");
+    out.extend_from_slice(b"]}");
 }
 
 async fn flush(w: &mut Writer) -> Result<(), ApiError> {

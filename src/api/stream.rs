@@ -16,6 +16,8 @@
 //! `--query.max-samples` counts the points written, which is what the
 //! whole-query evaluation would hold at its end.
 
+use std::sync::atomic::Ordering;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use promql_parser::parser::ast::LabelModifier;
@@ -27,7 +29,8 @@ use crate::promql::{
     Engine, MemoryStorage, OneSeries, PromqlError, Query, QueryOpts, QueryRange, Storage, TopK,
     Value,
 };
-use crate::querier::Querier;
+use crate::proto::thanos;
+use crate::querier::{Decoder, Querier, SeriesCursor};
 
 /// Functions of Prometheus 2.42 whose output series depend only on their
 /// own input series.
@@ -327,6 +330,12 @@ fn expanding(e: PromqlError) -> PromqlError {
 }
 
 /// Evaluates `q` series by series into `w` (see the module doc).
+///
+/// The shard reads the merged series in order and hands them, in batches,
+/// still as chunk bytes, to the worker threads ([`crate::rt::pool`]), which
+/// decode, deduplicate and evaluate them; the answers are taken back in the
+/// order the batches were made, so the JSON and every group's fold see the
+/// series in the same order as one thread would (float sums stay exact).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     engine: &Engine,
@@ -346,46 +355,71 @@ pub async fn run(
         ));
     };
     querier.set_query_window(hints.start, hints.end);
-    crate::metrics::STREAMED_QUERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::metrics::STREAMED_QUERIES.fetch_add(1, Ordering::Relaxed);
     let mut cursor = querier
         .open(hints, matchers)
         .await
         .map_err(|e| err(expanding(e)))?;
+    let (query, json) = match plan {
+        Plan::Series { .. } => (q.clone(), true),
+        Plan::Aggregate { inner, .. } => (inner.clone(), false),
+    };
+    let mut pipe = Pipeline::new(
+        Work {
+            engine: engine.clone(),
+            query,
+            range,
+            opts: *opts,
+            decoder: cursor.decoder(),
+            json,
+        },
+        crate::rt::pool::workers(),
+    );
     match plan {
         Plan::Series { type_name } => {
             super::query::open_result(w, type_name);
             w.buf().push(b'[');
             let (mut first, mut points) = (true, 0usize);
-            while let Some(series) = cursor.next().await.map_err(|e| err(expanding(e)))? {
-                let value = eval_one(engine, q, series, range, opts).await?;
-                points += write_value(w, &value, &mut first)?;
+            while let Some(done) = pipe.step(&mut cursor).await {
+                let Done::Json { bytes, points: n } = done? else {
+                    return Err(ApiError::internal("a streamed batch gave no JSON"));
+                };
+                if let Some(items) = bytes.get(usize::from(first)..) {
+                    if !items.is_empty() {
+                        w.buf().extend_from_slice(items);
+                        first = false;
+                    }
+                }
+                points += n;
                 if max_points > 0 && points > max_points {
                     return Err(err(PromqlError::too_many_samples()));
                 }
                 w.flush_if_full()
                     .await
                     .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
-                crate::rt::yield_if_needed().await;
             }
             w.buf().push(b']');
             super::query::close_result(w, &cursor.warnings());
             Ok(())
         }
         Plan::Aggregate {
-            inner,
             op,
             by,
             labels,
             outer,
+            ..
         } => {
             let mut groups = Groups::new(*op, *by, labels.clone(), range);
-            while let Some(series) = cursor.next().await.map_err(|e| err(expanding(e)))? {
-                let value = eval_one(engine, inner, series, range, opts).await?;
-                groups.add(&value)?;
+            while let Some(done) = pipe.step(&mut cursor).await {
+                let Done::Values(values) = done? else {
+                    return Err(ApiError::internal("a streamed batch gave no values"));
+                };
+                for value in &values {
+                    groups.add(value)?;
+                }
                 if max_points > 0 && groups.held() > max_points {
                     return Err(err(PromqlError::too_many_samples()));
                 }
-                crate::rt::yield_if_needed().await;
             }
             let value = match outer {
                 None => groups.finish(),
@@ -402,6 +436,184 @@ pub async fn run(
             super::query::encode(&value, &cursor.warnings(), w).await
         }
     }
+}
+
+/// What a batch of merged series needs to be evaluated anywhere: owned,
+/// shared by the batches of one query.
+struct Work {
+    engine: Engine,
+    query: Query,
+    range: QueryRange,
+    opts: QueryOpts,
+    decoder: Decoder,
+    /// Write the output series as JSON items (the series plan); otherwise
+    /// give back each series' value for the groups.
+    json: bool,
+}
+
+/// What one batch gives back, its series in their order.
+enum Done {
+    /// The JSON of the output series, each item preceded by a comma, and
+    /// the number of points written.
+    Json { bytes: Vec<u8>, points: usize },
+    /// Each series' value.
+    Values(Vec<Value>),
+}
+
+impl Work {
+    fn run(&self, batch: Vec<thanos::Series>) -> Result<Done, ApiError> {
+        let err = super::query::promql_error;
+        let (mut bytes, mut points, mut values) = (Vec::new(), 0, Vec::new());
+        for s in batch {
+            let Some(series) = self.decoder.decode(s).map_err(|e| err(expanding(e)))? else {
+                continue;
+            };
+            let one = OneSeries::new(series);
+            let value = self
+                .engine
+                .exec_ready(&one, &self.query, self.range, &self.opts)
+                .map_err(err)?
+                .value;
+            if self.json {
+                points += write_items(&mut bytes, &value)?;
+            } else {
+                values.push(value);
+            }
+        }
+        Ok(if self.json {
+            Done::Json { bytes, points }
+        } else {
+            Done::Values(values)
+        })
+    }
+}
+
+/// A batch handed out, or evaluated on the shard.
+enum Slot {
+    Here(Result<Done, ApiError>),
+    Away(crate::rt::pool::Handle<Result<Done, ApiError>>),
+}
+
+/// The largest batch: this many series, or this many chunk bytes. Batches
+/// start at one series and double, so that the first answers leave soon
+/// and small queries still spread over the workers.
+const BATCH_SERIES: usize = 128;
+const BATCH_BYTES: usize = 32 << 10;
+
+/// Batches of one query's series in flight, answered in order.
+struct Pipeline {
+    work: std::sync::Arc<Work>,
+    workers: usize,
+    slots: std::collections::VecDeque<Slot>,
+    away: usize,
+    batch: Vec<thanos::Series>,
+    batch_bytes: usize,
+    batch_limit: usize,
+    ended: bool,
+}
+
+impl Pipeline {
+    fn new(work: Work, workers: usize) -> Pipeline {
+        Pipeline {
+            work: std::sync::Arc::new(work),
+            workers,
+            slots: std::collections::VecDeque::new(),
+            away: 0,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_limit: 1,
+            ended: false,
+        }
+    }
+
+    /// Batches held at most (handed out or answered, not yet taken): past
+    /// this the shard waits for the oldest.
+    fn max_slots(&self) -> usize {
+        2 * self.workers + 2
+    }
+
+    /// Hands the current batch to a worker when one can take it soon (this
+    /// query has fewer than two batches per worker out and the pool is not
+    /// backed up with other queries' work); otherwise the shard evaluates
+    /// it itself, which also keeps the shard's core busy.
+    fn dispatch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        self.batch_limit = (self.batch_limit * 2).min(BATCH_SERIES);
+        if self.workers > 0
+            && self.away < 2 * self.workers
+            && crate::rt::pool::backlog() < self.workers
+        {
+            let work = self.work.clone();
+            self.slots
+                .push_back(Slot::Away(crate::rt::pool::submit(move || work.run(batch))));
+            self.away += 1;
+            crate::metrics::BATCHES_ON_WORKERS.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.slots.push_back(Slot::Here(self.work.run(batch)));
+            crate::metrics::BATCHES_ON_SHARD.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The oldest batch's answer: waiting for it if `wait`, else only if
+    /// it is there.
+    async fn oldest(&mut self, wait: bool) -> Option<Result<Done, ApiError>> {
+        let lost = |e: String| ApiError::internal(format!("evaluation panicked: {e}"));
+        match self.slots.front_mut()? {
+            Slot::Here(_) => {}
+            Slot::Away(h) => {
+                let r = if wait { h.await } else { h.try_take()? };
+                self.away -= 1;
+                self.slots.pop_front();
+                return Some(r.unwrap_or_else(|e| Err(lost(e))));
+            }
+        }
+        match self.slots.pop_front()? {
+            Slot::Here(r) => Some(r),
+            Slot::Away(_) => None,
+        }
+    }
+
+    /// Reads merged series from `cursor` until a batch's answer is ready,
+    /// and gives it; `None` once every series has been read and answered.
+    async fn step(&mut self, cursor: &mut SeriesCursor) -> Option<Result<Done, ApiError>> {
+        loop {
+            let full = self.slots.len() >= self.max_slots();
+            if let Some(done) = self.oldest(self.ended || full).await {
+                return Some(done);
+            }
+            if self.ended {
+                return None;
+            }
+            crate::rt::yield_if_needed().await;
+            match cursor.next_merged().await {
+                Err(e) => return Some(Err(super::query::promql_error(expanding(e)))),
+                Ok(None) => {
+                    self.ended = true;
+                    self.dispatch();
+                }
+                Ok(Some(s)) => {
+                    self.batch_bytes += chunk_bytes(&s);
+                    self.batch.push(s);
+                    if self.batch.len() >= self.batch_limit || self.batch_bytes >= BATCH_BYTES {
+                        self.dispatch();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The chunk bytes a merged series carries.
+fn chunk_bytes(s: &thanos::Series) -> usize {
+    s.chunks
+        .iter()
+        .filter_map(|c| c.raw.as_ref())
+        .map(|c| c.data.len())
+        .sum()
 }
 
 /// Removes the groups' placeholder name from an outer expression's result
@@ -442,28 +654,13 @@ fn without_groups_name(value: Value) -> Value {
     }
 }
 
-/// One input series evaluated alone by the engine.
-async fn eval_one(
-    engine: &Engine,
-    q: &Query,
-    series: crate::promql::StorageSeries,
-    range: QueryRange,
-    opts: &QueryOpts,
-) -> Result<Value, ApiError> {
-    let one = OneSeries::new(series);
-    Ok(engine
-        .exec_inline(&one, q, range, opts)
-        .await
-        .map_err(super::query::promql_error)?
-        .value)
-}
-
-/// Writes the series or samples of `value`; returns the points written.
-fn write_value(w: &mut Writer, value: &Value, first: &mut bool) -> Result<usize, ApiError> {
+/// Writes the series or samples of `value` as JSON items, each preceded by
+/// a comma; returns the points written.
+fn write_items(out: &mut Vec<u8>, value: &Value) -> Result<usize, ApiError> {
     match value {
         Value::Vector(samples) => {
             for s in samples {
-                super::query::write_sample(w, s, first);
+                super::query::write_sample(out, s, &mut false);
             }
             Ok(samples.len())
         }
@@ -471,7 +668,7 @@ fn write_value(w: &mut Writer, value: &Value, first: &mut bool) -> Result<usize,
             let mut n = 0;
             for s in series {
                 n += s.points.len();
-                super::query::write_series(w, s, first);
+                super::query::write_series(out, s, &mut false);
             }
             Ok(n)
         }

@@ -271,6 +271,27 @@ impl Engine {
         self.exec_checked(storage, q, range, lookback, true).await
     }
 
+    /// [`Engine::exec_inline`] as a plain function, for a storage whose
+    /// selects answer at once (such as [`OneSeries`]): usable on a thread
+    /// with no executor. A storage that would wait is an internal error,
+    /// not a hang.
+    pub fn exec_ready(
+        &self,
+        storage: &dyn Storage,
+        q: &Query,
+        range: QueryRange,
+        opts: &QueryOpts,
+    ) -> Result<QueryResult> {
+        let fut = std::pin::pin!(self.exec_inline(storage, q, range, opts));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::future::Future::poll(fut, &mut cx) {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => Err(PromqlError::internal(
+                "a storage evaluated in place did not answer at once",
+            )),
+        }
+    }
+
     /// The selects `exec` would make for `q`, in selector order, with the
     /// hints Prometheus 2.42 computes for them (after the same checks).
     pub fn plan_selects(

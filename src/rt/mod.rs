@@ -14,6 +14,7 @@
 //! runtime is ever started.
 
 mod cores;
+pub mod pool;
 mod preflight;
 
 pub use cores::available_cores;
@@ -68,25 +69,15 @@ where
     R: Send + 'static,
 {
     let job = move || {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
-            p.downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into())
-        })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(pool::panic_message)
     };
     let (tx, rx) = futures_channel::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("sluice-eval".into())
-        .spawn(move || {
-            let _ = tx.send(job());
-        });
-    match spawned {
-        Ok(_) => rx
-            .await
-            .unwrap_or_else(|_| Err("the evaluation thread ended without an answer".into())),
-        Err(e) => Err(format!("cannot start an evaluation thread: {e}")),
-    }
+    pool::spawn_thread("sluice-eval", move || {
+        let _ = tx.send(job());
+    });
+    rx.await.unwrap_or_else(|_| {
+        Err("the evaluation thread could not start or ended without an answer".into())
+    })
 }
 
 /// Sleeps for `d` on the current shard's timer.
@@ -236,6 +227,8 @@ where
     F: Future<Output = ()> + 'static,
 {
     preflight::check()?;
+    // Before any thread is pinned: the workers must be free to use every core.
+    pool::start();
     SHARDS.store(n, std::sync::atomic::Ordering::Relaxed);
     let cpus = cores::affinity_cpus();
     let pin = cpus.len() >= n;

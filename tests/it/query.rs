@@ -409,4 +409,15 @@ fn series_by_series_evaluation_gives_the_same_answers() {
             assert_ne!(whole["data"]["result"], json!([]), "{params}");
         }
     }
+    // With worker threads (a machine of two cores or more), the series went
+    // to them in several batches, and the answers above came back in order.
+    let m = c.get("/metrics").unwrap().text();
+    let on_workers: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_query_stream_batches_total{on=\"worker\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    if sluice::rt::pool::workers() > 0 {
+        assert!(on_workers > 100, "{on_workers} batches on the workers");
+    }
 }
