@@ -26,8 +26,7 @@ use promql_parser::parser::Expr;
 use super::body::Writer;
 use super::error::{ApiError, ErrorType};
 use crate::promql::{
-    Engine, MemoryStorage, OneSeries, PromqlError, Query, QueryOpts, QueryRange, Storage, TopK,
-    Value,
+    Engine, MemoryStorage, OneSeries, PromqlError, Query, QueryOpts, QueryRange, TopK, Value,
 };
 use crate::proto::thanos;
 use crate::querier::{Decoder, Querier, SeriesCursor};
@@ -108,29 +107,41 @@ fn one_metric(vs: &promql_parser::parser::VectorSelector) -> bool {
 pub enum Plan {
     /// Every output series comes from one input series.
     Series { type_name: &'static str },
-    /// `sum|min|max|avg|count|group [by|without (...)] (<inner>)` where the
-    /// inner expression is itself per-series: the inner result of each input
-    /// series is folded into its group at once, so only the groups are held.
+    /// One or more aggregations `sum|min|max|avg|count|group [by|without
+    /// (...)] (<inner>)` whose inner expressions are per-series: the inner
+    /// result of each input series is folded into its group at once, so
+    /// only the groups are held.
     Aggregate {
-        inner: Query,
-        op: AggOp,
-        by: bool,
-        labels: Vec<String>,
-        /// What is computed from the aggregation's groups, when the query
-        /// is more than the aggregation (`histogram_quantile(0.9, sum by
-        /// (le) (rate(x[5m])))`, `sum(rate(x[5m])) * 100`): the query with
-        /// the aggregation replaced by a selector of [`GROUPS`].
+        aggs: Vec<Agg>,
+        /// What is computed from the aggregations' groups, when the query
+        /// is more than one aggregation (`histogram_quantile(0.9, sum by
+        /// (le) (rate(x[5m])))`, `sum(rate(a[5m])) / sum(rate(b[5m]))`):
+        /// the query with the aggregation number `i` replaced by a
+        /// selector of [`groups_name`]`(i)`.
         outer: Option<Query>,
     },
+}
+
+/// One aggregation folded series by series.
+pub struct Agg {
+    inner: Query,
+    op: AggOp,
+    by: bool,
+    labels: Vec<String>,
 }
 
 /// Functions allowed around a streamed aggregation besides the per-series
 /// ones: they need nothing but the groups (and none reads `__name__`).
 const OUTER_CALLS: &[&str] = &["histogram_quantile", "scalar", "sort", "sort_desc"];
 
-/// The metric name the groups of a streamed aggregation are given when an
-/// outer expression is evaluated over them.
-pub const GROUPS: &str = "__sluice_groups__";
+/// The metric names the groups of streamed aggregations are given when an
+/// outer expression is evaluated over them start with this.
+pub const GROUPS: &str = "__sluice_groups_";
+
+/// The metric name of the groups of aggregation number `i`.
+pub fn groups_name(i: usize) -> String {
+    format!("{GROUPS}{i}__")
+}
 
 /// The aggregations folded series by series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,30 +172,60 @@ fn literal_k(param: Option<&Expr>) -> Option<usize> {
     }
 }
 
-/// Whether an expression is per-series: a selector, or a per-series
-/// function over one selector of one metric.
+/// Whether an expression is per-series: a selector, or an expression of
+/// [`one_series`].
 fn per_series(e: &Expr, instant: bool) -> bool {
     match unparen(e) {
         Expr::VectorSelector(_) => true,
         Expr::MatrixSelector(_) => instant,
+        e => one_series(e),
+    }
+}
+
+/// Whether `e` reads exactly one selector, of one metric name, and gives
+/// each of its output series from one input series: per-series functions
+/// (of a range selector, a subquery of such an expression, or such an
+/// expression), unary minus, and operators with a constant on one side
+/// (`rate(x[5m]) * 8`, `x > 0`, `time() - x`). The one metric name is what
+/// keeps two outputs from colliding once the name is dropped.
+fn one_series(e: &Expr) -> bool {
+    match unparen(e) {
+        Expr::VectorSelector(vs) => one_metric(vs),
         Expr::Call(call) if PER_SERIES.contains(&call.func.name) => {
-            let mut selectors = 0;
+            let mut series = 0;
             for a in &call.args.args {
                 match unparen(a) {
-                    Expr::VectorSelector(vs) if one_metric(vs) => selectors += 1,
-                    Expr::MatrixSelector(ms) if one_metric(&ms.vs) => selectors += 1,
-                    Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+                    Expr::MatrixSelector(ms) if one_metric(&ms.vs) => series += 1,
+                    Expr::Subquery(sq) if one_series(&sq.expr) => series += 1,
+                    a if constant(a) => {}
+                    a if one_series(a) => series += 1,
                     _ => return false,
                 }
             }
-            selectors == 1
+            series == 1
+        }
+        Expr::Unary(u) => one_series(&u.expr),
+        Expr::Binary(b) => {
+            (one_series(&b.lhs) && constant(&b.rhs)) || (constant(&b.lhs) && one_series(&b.rhs))
         }
         _ => false,
     }
 }
 
-/// The aggregation plan of `agg`, if it can be folded series by series.
-fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> Option<Plan> {
+/// Whether `e` is the same for every series: literals, `time()`, `pi()`,
+/// and operators over them.
+fn constant(e: &Expr) -> bool {
+    match unparen(e) {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
+        Expr::Call(c) => matches!(c.func.name, "time" | "pi") && c.args.args.is_empty(),
+        Expr::Unary(u) => constant(&u.expr),
+        Expr::Binary(b) => constant(&b.lhs) && constant(&b.rhs),
+        _ => false,
+    }
+}
+
+/// The aggregation `agg`, if it can be folded series by series.
+fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> Option<Agg> {
     let op = match agg.op.to_string().as_str() {
         "sum" => AggOp::Sum,
         "min" => AggOp::Min,
@@ -211,36 +252,39 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
         Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
     };
-    Some(Plan::Aggregate {
+    Some(Agg {
         inner: Query::from_expr(inner.clone()),
         op,
         by,
         labels,
-        outer: None,
     })
 }
 
-/// Rewrites `e` with its one foldable aggregation replaced by a selector
-/// of [`GROUPS`], storing that aggregation's plan in `found`. `None` when
-/// `e` holds any other selector or a subquery (an outer expression must be
-/// computable from the groups at the query's own steps alone).
-fn extract(e: &Expr, instant: bool, found: &mut Option<Plan>) -> Option<Expr> {
+/// Rewrites `e` with each foldable aggregation replaced by a selector of
+/// [`groups_name`] of its number, adding those aggregations to `found`.
+/// `None` when `e` holds any other selector or a subquery (an outer
+/// expression must be computable from the groups at the query's own steps
+/// alone).
+fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
     match e {
         Expr::Aggregate(agg) => {
-            if found.is_none() {
-                match aggregate_plan(agg, instant) {
-                    // topk's results are input series, not groups: it is
-                    // streamed only as the whole query.
-                    Some(Plan::Aggregate {
-                        op: AggOp::Topk(_) | AggOp::Bottomk(_),
-                        ..
-                    }) => {}
-                    Some(plan) => {
-                        *found = Some(plan);
-                        return promql_parser::parser::parse(GROUPS).ok();
-                    }
-                    None => {}
+            match aggregate_plan(agg, instant) {
+                // topk's results are input series, not groups: it is
+                // streamed only as the whole query.
+                Some(Agg {
+                    op: AggOp::Topk(_) | AggOp::Bottomk(_),
+                    ..
+                }) => {}
+                // `by (__name__)` keeps the real name, which the groups'
+                // selector would clash with.
+                Some(a) if a.by && a.labels.iter().any(|l| l == crate::labels::METRIC_NAME) => {
+                    return None
                 }
+                Some(a) => {
+                    found.push(a);
+                    return promql_parser::parser::parse(&groups_name(found.len() - 1)).ok();
+                }
+                None => {}
             }
             let mut outer = agg.clone();
             outer.expr = Box::new(extract(&agg.expr, instant, found)?);
@@ -275,17 +319,25 @@ fn extract(e: &Expr, instant: bool, found: &mut Option<Plan>) -> Option<Expr> {
             Some(Expr::Call(c))
         }
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Some(e.clone()),
+        Expr::Call(c) if constant(e) && c.args.args.is_empty() => Some(e.clone()),
         _ => None,
     }
 }
+
+/// At most this many aggregations in one query are streamed (each is one
+/// fan-out, all running at once).
+const MAX_AGGS: usize = 8;
 
 /// How `q` can be evaluated without holding its input, if it can.
 pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
     let instant = matches!(range, QueryRange::Instant { .. });
     let e = unparen(q.expr());
     if let Expr::Aggregate(agg) = e {
-        if let Some(plan) = aggregate_plan(agg, instant) {
-            return Some(plan);
+        if let Some(a) = aggregate_plan(agg, instant) {
+            return Some(Plan::Aggregate {
+                aggs: vec![a],
+                outer: None,
+            });
         }
     }
     if per_series(e, instant) {
@@ -298,31 +350,15 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
             },
         });
     }
-    let mut found = None;
-    let outer = extract(e, instant, &mut found)?;
-    match found? {
-        // `by (__name__)` keeps the real name, which the groups' selector
-        // would clash with.
-        Plan::Aggregate {
-            by: true,
-            ref labels,
-            ..
-        } if labels.iter().any(|l| l == crate::labels::METRIC_NAME) => None,
-        Plan::Aggregate {
-            inner,
-            op,
-            by,
-            labels,
-            ..
-        } => Some(Plan::Aggregate {
-            inner,
-            op,
-            by,
-            labels,
-            outer: Some(Query::from_expr(outer)),
-        }),
-        Plan::Series { .. } => None,
+    let mut aggs = Vec::new();
+    let outer = extract(e, instant, &mut aggs)?;
+    if aggs.is_empty() || aggs.len() > MAX_AGGS {
+        return None;
     }
+    Some(Plan::Aggregate {
+        aggs,
+        outer: Some(Query::from_expr(outer)),
+    })
 }
 
 fn expanding(e: PromqlError) -> PromqlError {
@@ -348,35 +384,10 @@ pub async fn run(
     w: &mut Writer,
 ) -> Result<(), ApiError> {
     let err = super::query::promql_error;
-    let selects = engine.plan_selects(q, range, opts).map_err(err)?;
-    let [(hints, matchers)] = selects.as_slice() else {
-        return Err(ApiError::internal(
-            "a streamed query must have exactly one selector",
-        ));
-    };
-    querier.set_query_window(hints.start, hints.end);
     crate::metrics::STREAMED_QUERIES.fetch_add(1, Ordering::Relaxed);
-    let mut cursor = querier
-        .open(hints, matchers)
-        .await
-        .map_err(|e| err(expanding(e)))?;
-    let (query, json) = match plan {
-        Plan::Series { .. } => (q.clone(), true),
-        Plan::Aggregate { inner, .. } => (inner.clone(), false),
-    };
-    let mut pipe = Pipeline::new(
-        Work {
-            engine: engine.clone(),
-            query,
-            range,
-            opts: *opts,
-            decoder: cursor.decoder(),
-            json,
-        },
-        crate::rt::pool::workers(),
-    );
     match plan {
         Plan::Series { type_name } => {
+            let (mut cursor, mut pipe) = open(engine, querier, q, range, opts, true).await?;
             super::query::open_result(w, type_name);
             w.buf().push(b'[');
             let (mut first, mut points) = (true, 0usize);
@@ -402,29 +413,27 @@ pub async fn run(
             super::query::close_result(w, &cursor.warnings());
             Ok(())
         }
-        Plan::Aggregate {
-            op,
-            by,
-            labels,
-            outer,
-            ..
-        } => {
-            let mut groups = Groups::new(*op, *by, labels.clone(), range);
-            while let Some(done) = pipe.step(&mut cursor).await {
-                let Done::Values(values) = done? else {
-                    return Err(ApiError::internal("a streamed batch gave no values"));
-                };
-                for value in &values {
-                    groups.add(value)?;
-                }
-                if max_points > 0 && groups.held() > max_points {
-                    return Err(err(PromqlError::too_many_samples()));
-                }
-            }
+        Plan::Aggregate { aggs, outer } => {
+            // Every aggregation's fan-out at once; the warnings in the
+            // order of the aggregations, as the whole-query engine gives
+            // them in selector order.
+            let folds = aggs
+                .iter()
+                .map(|a| fold(engine, querier, a, range, opts, max_points));
+            let folded = futures_util::future::try_join_all(folds).await?;
+            let warnings: Vec<String> = folded.iter().flat_map(|(_, w)| w.clone()).collect();
             let value = match outer {
-                None => groups.finish(),
+                None => {
+                    let Some((groups, _)) = folded.into_iter().next() else {
+                        return Err(ApiError::internal("a streamed aggregation without groups"));
+                    };
+                    groups.finish()
+                }
                 Some(outer) => {
-                    let store = groups.into_storage();
+                    let mut store = MemoryStorage::new();
+                    for (i, (groups, _)) in folded.into_iter().enumerate() {
+                        groups.into_storage(&mut store, &groups_name(i));
+                    }
                     let value = engine
                         .exec_inline(&store, outer, range, opts)
                         .await
@@ -433,9 +442,73 @@ pub async fn run(
                     without_groups_name(value)
                 }
             };
-            super::query::encode(&value, &cursor.warnings(), w).await
+            super::query::encode(&value, &warnings, w).await
         }
     }
+}
+
+/// Opens the one select of `q` (a per-series expression) and the
+/// pipeline that evaluates its series.
+async fn open(
+    engine: &Engine,
+    querier: &Querier<'_>,
+    q: &Query,
+    range: QueryRange,
+    opts: &QueryOpts,
+    json: bool,
+) -> Result<(SeriesCursor, Pipeline), ApiError> {
+    let err = super::query::promql_error;
+    let selects = engine.plan_selects(q, range, opts).map_err(err)?;
+    let [(hints, matchers)] = selects.as_slice() else {
+        return Err(ApiError::internal(
+            "a streamed expression must have exactly one selector",
+        ));
+    };
+    // The cursor reads the hinted window (the query's window is not set:
+    // with several aggregations opened at once, each has its own).
+    let cursor = querier
+        .open(hints, matchers)
+        .await
+        .map_err(|e| err(expanding(e)))?;
+    let pipe = Pipeline::new(
+        Work {
+            engine: engine.clone(),
+            query: q.clone(),
+            range,
+            opts: *opts,
+            decoder: cursor.decoder(),
+            json,
+        },
+        crate::rt::pool::workers(),
+    );
+    Ok((cursor, pipe))
+}
+
+/// Folds every series of one aggregation's input into its groups; gives
+/// them with the stores' warnings.
+async fn fold(
+    engine: &Engine,
+    querier: &Querier<'_>,
+    agg: &Agg,
+    range: QueryRange,
+    opts: &QueryOpts,
+    max_points: usize,
+) -> Result<(Groups, Vec<String>), ApiError> {
+    let (mut cursor, mut pipe) = open(engine, querier, &agg.inner, range, opts, false).await?;
+    let mut groups = Groups::new(agg.op, agg.by, agg.labels.clone(), range);
+    while let Some(done) = pipe.step(&mut cursor).await {
+        let Done::Values(values) = done? else {
+            return Err(ApiError::internal("a streamed batch gave no values"));
+        };
+        for value in &values {
+            groups.add(value)?;
+        }
+        if max_points > 0 && groups.held() > max_points {
+            return Err(super::query::promql_error(PromqlError::too_many_samples()));
+        }
+    }
+    let warnings = cursor.warnings();
+    Ok((groups, warnings))
 }
 
 /// What a batch of merged series needs to be evaluated anywhere: owned,
@@ -621,7 +694,7 @@ fn chunk_bytes(s: &thanos::Series) -> usize {
 fn without_groups_name(value: Value) -> Value {
     let strip = |m: &crate::promql::Metric| -> crate::promql::Metric {
         if m.iter()
-            .any(|l| l.name == crate::labels::METRIC_NAME && l.value == GROUPS)
+            .any(|l| l.name == crate::labels::METRIC_NAME && l.value.starts_with(GROUPS))
         {
             std::sync::Arc::new(
                 m.iter()
@@ -942,15 +1015,15 @@ impl Groups {
         Value::Matrix(series)
     }
 
-    /// The groups as series of [`GROUPS`] at the query's steps, with a
-    /// staleness marker at every step a group has no value, so that the
-    /// outer expression's selector sees each step's value and nothing else.
-    fn into_storage(self) -> MemoryStorage {
-        let mut store = MemoryStorage::new();
+    /// The groups as series named `name` at the query's steps, added to
+    /// `store`, with a staleness marker at every step a group has no value,
+    /// so that the outer expression's selector sees each step's value and
+    /// nothing else.
+    fn into_storage(self, store: &mut MemoryStorage, name: &str) {
         let op = self.op;
         for g in self.groups {
             let mut labels = g.labels.clone();
-            labels.push(crate::labels::label(crate::labels::METRIC_NAME, GROUPS));
+            labels.push(crate::labels::label(crate::labels::METRIC_NAME, name));
             crate::labels::sort(&mut labels);
             let points: Vec<crate::promql::Point> = g
                 .steps
@@ -963,7 +1036,6 @@ impl Groups {
                 .collect();
             store.append(labels, &points);
         }
-        store
     }
 
     fn value_of(op: AggOp, a: &Acc) -> f64 {

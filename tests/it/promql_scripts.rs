@@ -181,3 +181,145 @@ fn prometheus_test_scripts_through_grpc_stores() {
     );
     assert_eq!(total, 566);
 }
+
+/// Every eval of the scripts whose query the querier evaluates series by
+/// series (`api::stream`) is asked over HTTP of a querier in front of a
+/// fake store holding the script's data, as an instant query at the eval's
+/// time and as a range query over the ten minutes before it: the streamed
+/// answer must be byte for byte the whole-query engine's (`stream=false`),
+/// errors included.
+#[test]
+fn prometheus_test_scripts_streamed_as_whole() {
+    use sluice::api::stream::streamable;
+    use sluice::promql::test_script::Command;
+    use sluice::promql::{Query, QueryRange};
+
+    let dir = testdata_dir();
+    let (mut compared, mut mismatches) = (0usize, Vec::new());
+    for file in SCRIPT_FILES {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let cmds = parse_script(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        rt::block_on(async {
+            let mut table = MemoryStorage::new();
+            let mut http = None;
+            for cmd in &cmds {
+                match cmd {
+                    Command::Clear => {
+                        table.clear();
+                        http = None;
+                    }
+                    Command::Load {
+                        interval_ms,
+                        series,
+                    } => {
+                        for (labels, vals) in series {
+                            let samples: Vec<Point> = vals
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(i, v)| {
+                                    v.map(|v| Point {
+                                        t: i as i64 * interval_ms,
+                                        v,
+                                    })
+                                })
+                                .collect();
+                            table.append(labels.clone(), &samples);
+                        }
+                        http = None;
+                    }
+                    Command::Eval(e) => {
+                        let Ok(q) = Query::parse(&e.expr) else {
+                            continue;
+                        };
+                        let t = e.time_ms;
+                        let shapes = [
+                            (
+                                QueryRange::Instant { time_ms: t },
+                                format!("/api/v1/query?time={}", seconds(t)),
+                            ),
+                            (
+                                QueryRange::Range {
+                                    start_ms: t - 600_000,
+                                    end_ms: t,
+                                    step_ms: 30_000,
+                                },
+                                format!(
+                                    "/api/v1/query_range?start={}&end={}&step=30",
+                                    seconds(t - 600_000),
+                                    seconds(t)
+                                ),
+                            ),
+                        ];
+                        for (range, path) in shapes {
+                            if streamable(&q, &range).is_none() {
+                                continue;
+                            }
+                            if http.is_none() {
+                                http = Some(serve(&table).await);
+                            }
+                            let addr = http.unwrap();
+                            let enc: String =
+                                form_urlencoded::byte_serialize(e.expr.as_bytes()).collect();
+                            let url = format!("{path}&query={enc}");
+                            let streamed = testkit::http_get_async(addr, &url).await.unwrap();
+                            let whole =
+                                testkit::http_get_async(addr, &format!("{url}&stream=false"))
+                                    .await
+                                    .unwrap();
+                            compared += 1;
+                            if (streamed.status, &streamed.body) != (whole.status, &whole.body) {
+                                mismatches.push(format!(
+                                    "{file}:{}: {url}\n  streamed {} {}\n  whole    {} {}",
+                                    e.line,
+                                    streamed.status,
+                                    streamed.text(),
+                                    whole.status,
+                                    whole.text()
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        })
+        .unwrap();
+    }
+    eprintln!("PromQL scripts streamed: {compared} queries compared with whole-query answers");
+    assert!(
+        mismatches.is_empty(),
+        "{} differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    // The scripts hold a few hundred streamable shapes (selectors, rate,
+    // sums, per-series functions...); far fewer means the check lost them.
+    assert!(compared > 300, "only {compared} streamed queries compared");
+}
+
+fn seconds(ms: i64) -> String {
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+/// A fake store holding `table` and a querier over it; the querier's HTTP
+/// address.
+async fn serve(table: &MemoryStorage) -> std::net::SocketAddr {
+    let series = table
+        .series()
+        .iter()
+        .map(|s| FakeSeries {
+            labels: s.labels.clone(),
+            samples: s.samples.iter().map(|p| (p.t, p.v)).collect(),
+        })
+        .collect();
+    let store = FakeStore::new(Table {
+        series,
+        ..Default::default()
+    })
+    .unwrap();
+    let addr = testkit::serve_store(store).unwrap();
+    let opts = testkit::ClusterOptions {
+        refresh: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    testkit::start_querier(&[addr], opts).await.unwrap().http
+}
