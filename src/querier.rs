@@ -13,7 +13,10 @@
 //! query's `[mint, maxt]` as Thanos's bounded iterator is.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::api::Shard;
@@ -25,6 +28,7 @@ use crate::promql::{
     Point, PromqlError, SelectFuture, SelectHints, SelectResult, Storage, StorageSeries,
 };
 use crate::proto::thanos::{self, PartialResponseStrategy, SeriesRequest};
+use crate::rt::pool;
 use crate::select::{self, StoreFilter};
 
 /// How one query reads the stores.
@@ -116,11 +120,20 @@ impl Querier<'_> {
         matchers: &[Matcher],
     ) -> Result<SelectResult, PromqlError> {
         let mut cursor = self.open(hints, matchers).await?;
+        let decoder = cursor.decoder();
+        let mut batches = Batches::new(move |batch: Vec<thanos::Series>| {
+            let mut out = Vec::with_capacity(batch.len());
+            for s in batch {
+                out.extend(decoder.decode(s)?);
+            }
+            Ok::<_, PromqlError>(out)
+        });
         let mut series = Vec::new();
-        while let Some(s) = cursor.next().await? {
-            self.count(s.samples.len())?;
-            series.push(s);
-            crate::rt::yield_if_needed().await;
+        while let Some(decoded) = batches.step(&mut cursor).await {
+            for s in decoded?? {
+                self.count(s.samples.len())?;
+                series.push(s);
+            }
         }
         Ok(SelectResult {
             series,
@@ -213,6 +226,132 @@ impl Decoder {
             samples,
         }))
     }
+}
+
+/// The merged series of a cursor in batches, handed (still as chunk bytes)
+/// to the worker threads ([`crate::rt::pool`]) that run `job` over them,
+/// and answered in the order the batches were made: whatever `job` does
+/// (decode, evaluate, write JSON), its results come back in the series'
+/// order, as if one thread had done it all.
+pub struct Batches<T> {
+    job: Arc<dyn Fn(Vec<thanos::Series>) -> T + Send + Sync>,
+    workers: usize,
+    slots: VecDeque<Slot<T>>,
+    away: usize,
+    batch: Vec<thanos::Series>,
+    batch_bytes: usize,
+    batch_limit: usize,
+    ended: bool,
+}
+
+/// A batch handed out, or run on the shard.
+enum Slot<T> {
+    Here(T),
+    Away(pool::Handle<T>),
+}
+
+/// The largest batch: this many series, or this many chunk bytes. Batches
+/// start at one series and double, so that the first answers leave soon
+/// and small queries still spread over the workers.
+const BATCH_SERIES: usize = 128;
+const BATCH_BYTES: usize = 32 << 10;
+
+impl<T: Send + 'static> Batches<T> {
+    pub fn new(job: impl Fn(Vec<thanos::Series>) -> T + Send + Sync + 'static) -> Batches<T> {
+        Batches {
+            job: Arc::new(job),
+            workers: pool::workers(),
+            slots: VecDeque::new(),
+            away: 0,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_limit: 1,
+            ended: false,
+        }
+    }
+
+    /// Batches held at most (handed out or answered, not yet taken): past
+    /// this the shard waits for the oldest.
+    fn max_slots(&self) -> usize {
+        2 * self.workers + 2
+    }
+
+    /// Hands the current batch to a worker when one can take it soon (this
+    /// query has fewer than two batches per worker out and the pool is not
+    /// backed up with other queries' work); otherwise the shard runs it
+    /// itself, which also keeps the shard's core busy.
+    fn dispatch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        self.batch_limit = (self.batch_limit * 2).min(BATCH_SERIES);
+        if self.workers > 0 && self.away < 2 * self.workers && pool::backlog() < self.workers {
+            let job = self.job.clone();
+            self.slots
+                .push_back(Slot::Away(pool::submit(move || job(batch))));
+            self.away += 1;
+            crate::metrics::BATCHES_ON_WORKERS.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.slots.push_back(Slot::Here((self.job)(batch)));
+            crate::metrics::BATCHES_ON_SHARD.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The oldest batch's answer: waiting for it if `wait`, else only if
+    /// it is there.
+    async fn oldest(&mut self, wait: bool) -> Option<Result<T, PromqlError>> {
+        if let Slot::Away(h) = self.slots.front_mut()? {
+            let r = if wait { h.await } else { h.try_take()? };
+            self.away -= 1;
+            self.slots.pop_front();
+            return Some(r.map_err(|e| PromqlError::internal(format!("a worker panicked: {e}"))));
+        }
+        match self.slots.pop_front()? {
+            Slot::Here(r) => Some(Ok(r)),
+            Slot::Away(_) => None,
+        }
+    }
+
+    /// Reads merged series from `cursor` until a batch's answer is ready,
+    /// and gives it; `None` once every series has been read and answered.
+    /// An error is the cursor's (a store's) or a panic in the job.
+    pub async fn step(&mut self, cursor: &mut SeriesCursor) -> Option<Result<T, PromqlError>> {
+        loop {
+            let full = self.slots.len() >= self.max_slots();
+            if let Some(done) = self.oldest(self.ended || full).await {
+                return Some(done);
+            }
+            if self.ended {
+                return None;
+            }
+            crate::rt::yield_if_needed().await;
+            match cursor.next_merged().await {
+                Err(e) => return Some(Err(e)),
+                Ok(None) => {
+                    self.ended = true;
+                    self.dispatch();
+                }
+                Ok(Some(s)) => {
+                    self.batch_bytes += chunk_bytes(&s);
+                    self.batch.push(s);
+                    if self.batch.len() >= self.batch_limit || self.batch_bytes >= BATCH_BYTES {
+                        self.dispatch();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The chunk bytes a merged series carries.
+fn chunk_bytes(s: &thanos::Series) -> usize {
+    s.chunks
+        .iter()
+        .filter_map(|c| c.raw.as_ref())
+        .map(|c| c.data.len())
+        .sum()
 }
 
 /// A store failure that ends a query, in Thanos's words.

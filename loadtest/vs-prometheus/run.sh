@@ -28,6 +28,6 @@ sleep 3
 "$bin" query --http-address=127.0.0.1:19490 --grpc-address=127.0.0.1:19491 --query.replica-label=replica \
   --endpoint=127.0.0.1:19291 --endpoint=127.0.0.1:19292 --log.level=warn & pids+=($!)
 sleep 8
-echo "| query | prometheus (complete, alone) | sluice query (2 sidecars, dedup) | speed ratio (prometheus time / sluice time) | same answer |"
+echo "| query | prometheus (complete, alone): median (min-max) of 11 | sluice query (2 sidecars, dedup): median (min-max) of 11 | speed ratio (prometheus median / sluice median) | same answer |"
 echo "|---|---|---|---|---|"
 timeout 600 python3 "$here/bench.py"

@@ -29,7 +29,7 @@ use crate::promql::{
     Engine, MemoryStorage, OneSeries, PromqlError, Query, QueryOpts, QueryRange, TopK, Value,
 };
 use crate::proto::thanos;
-use crate::querier::{Decoder, Querier, SeriesCursor};
+use crate::querier::{Batches, Decoder, Querier, SeriesCursor};
 
 /// Functions of Prometheus 2.42 whose output series depend only on their
 /// own input series.
@@ -391,7 +391,7 @@ pub async fn run(
             super::query::open_result(w, type_name);
             w.buf().push(b'[');
             let (mut first, mut points) = (true, 0usize);
-            while let Some(done) = pipe.step(&mut cursor).await {
+            while let Some(done) = next_done(&mut pipe, &mut cursor).await {
                 let Done::Json { bytes, points: n } = done? else {
                     return Err(ApiError::internal("a streamed batch gave no JSON"));
                 };
@@ -470,17 +470,15 @@ async fn open(
         .open(hints, matchers)
         .await
         .map_err(|e| err(expanding(e)))?;
-    let pipe = Pipeline::new(
-        Work {
-            engine: engine.clone(),
-            query: q.clone(),
-            range,
-            opts: *opts,
-            decoder: cursor.decoder(),
-            json,
-        },
-        crate::rt::pool::workers(),
-    );
+    let work = Work {
+        engine: engine.clone(),
+        query: q.clone(),
+        range,
+        opts: *opts,
+        decoder: cursor.decoder(),
+        json,
+    };
+    let pipe = Batches::new(move |batch| work.run(batch));
     Ok((cursor, pipe))
 }
 
@@ -496,7 +494,7 @@ async fn fold(
 ) -> Result<(Groups, Vec<String>), ApiError> {
     let (mut cursor, mut pipe) = open(engine, querier, &agg.inner, range, opts, false).await?;
     let mut groups = Groups::new(agg.op, agg.by, agg.labels.clone(), range);
-    while let Some(done) = pipe.step(&mut cursor).await {
+    while let Some(done) = next_done(&mut pipe, &mut cursor).await {
         let Done::Values(values) = done? else {
             return Err(ApiError::internal("a streamed batch gave no values"));
         };
@@ -561,132 +559,18 @@ impl Work {
     }
 }
 
-/// A batch handed out, or evaluated on the shard.
-enum Slot {
-    Here(Result<Done, ApiError>),
-    Away(crate::rt::pool::Handle<Result<Done, ApiError>>),
-}
+/// One query's series in batches over the workers, answered in order.
+type Pipeline = Batches<Result<Done, ApiError>>;
 
-/// The largest batch: this many series, or this many chunk bytes. Batches
-/// start at one series and double, so that the first answers leave soon
-/// and small queries still spread over the workers.
-const BATCH_SERIES: usize = 128;
-const BATCH_BYTES: usize = 32 << 10;
-
-/// Batches of one query's series in flight, answered in order.
-struct Pipeline {
-    work: std::sync::Arc<Work>,
-    workers: usize,
-    slots: std::collections::VecDeque<Slot>,
-    away: usize,
-    batch: Vec<thanos::Series>,
-    batch_bytes: usize,
-    batch_limit: usize,
-    ended: bool,
-}
-
-impl Pipeline {
-    fn new(work: Work, workers: usize) -> Pipeline {
-        Pipeline {
-            work: std::sync::Arc::new(work),
-            workers,
-            slots: std::collections::VecDeque::new(),
-            away: 0,
-            batch: Vec::new(),
-            batch_bytes: 0,
-            batch_limit: 1,
-            ended: false,
-        }
-    }
-
-    /// Batches held at most (handed out or answered, not yet taken): past
-    /// this the shard waits for the oldest.
-    fn max_slots(&self) -> usize {
-        2 * self.workers + 2
-    }
-
-    /// Hands the current batch to a worker when one can take it soon (this
-    /// query has fewer than two batches per worker out and the pool is not
-    /// backed up with other queries' work); otherwise the shard evaluates
-    /// it itself, which also keeps the shard's core busy.
-    fn dispatch(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
-        self.batch_limit = (self.batch_limit * 2).min(BATCH_SERIES);
-        if self.workers > 0
-            && self.away < 2 * self.workers
-            && crate::rt::pool::backlog() < self.workers
-        {
-            let work = self.work.clone();
-            self.slots
-                .push_back(Slot::Away(crate::rt::pool::submit(move || work.run(batch))));
-            self.away += 1;
-            crate::metrics::BATCHES_ON_WORKERS.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.slots.push_back(Slot::Here(self.work.run(batch)));
-            crate::metrics::BATCHES_ON_SHARD.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// The oldest batch's answer: waiting for it if `wait`, else only if
-    /// it is there.
-    async fn oldest(&mut self, wait: bool) -> Option<Result<Done, ApiError>> {
-        let lost = |e: String| ApiError::internal(format!("evaluation panicked: {e}"));
-        match self.slots.front_mut()? {
-            Slot::Here(_) => {}
-            Slot::Away(h) => {
-                let r = if wait { h.await } else { h.try_take()? };
-                self.away -= 1;
-                self.slots.pop_front();
-                return Some(r.unwrap_or_else(|e| Err(lost(e))));
-            }
-        }
-        match self.slots.pop_front()? {
-            Slot::Here(r) => Some(r),
-            Slot::Away(_) => None,
-        }
-    }
-
-    /// Reads merged series from `cursor` until a batch's answer is ready,
-    /// and gives it; `None` once every series has been read and answered.
-    async fn step(&mut self, cursor: &mut SeriesCursor) -> Option<Result<Done, ApiError>> {
-        loop {
-            let full = self.slots.len() >= self.max_slots();
-            if let Some(done) = self.oldest(self.ended || full).await {
-                return Some(done);
-            }
-            if self.ended {
-                return None;
-            }
-            crate::rt::yield_if_needed().await;
-            match cursor.next_merged().await {
-                Err(e) => return Some(Err(super::query::promql_error(expanding(e)))),
-                Ok(None) => {
-                    self.ended = true;
-                    self.dispatch();
-                }
-                Ok(Some(s)) => {
-                    self.batch_bytes += chunk_bytes(&s);
-                    self.batch.push(s);
-                    if self.batch.len() >= self.batch_limit || self.batch_bytes >= BATCH_BYTES {
-                        self.dispatch();
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The chunk bytes a merged series carries.
-fn chunk_bytes(s: &thanos::Series) -> usize {
-    s.chunks
-        .iter()
-        .filter_map(|c| c.raw.as_ref())
-        .map(|c| c.data.len())
-        .sum()
+/// The next batch's answer; `None` once every series was answered.
+async fn next_done(
+    pipe: &mut Pipeline,
+    cursor: &mut SeriesCursor,
+) -> Option<Result<Done, ApiError>> {
+    Some(match pipe.step(cursor).await? {
+        Ok(done) => done,
+        Err(e) => Err(super::query::promql_error(expanding(e))),
+    })
 }
 
 /// Removes the groups' placeholder name from an outer expression's result
