@@ -3,6 +3,10 @@
 
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's malloc (see Cargo.toml).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let cmd = match sluice::flags::command::parse_command(&args) {
