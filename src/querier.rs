@@ -233,12 +233,12 @@ impl Decoder {
 /// and answered in the order the batches were made: whatever `job` does
 /// (decode, evaluate, write JSON), its results come back in the series'
 /// order, as if one thread had done it all.
-pub struct Batches<T> {
-    job: Arc<dyn Fn(Vec<thanos::Series>) -> T + Send + Sync>,
+pub struct Batches<I, T> {
+    job: Arc<dyn Fn(Vec<I>) -> T + Send + Sync>,
     workers: usize,
     slots: VecDeque<Slot<T>>,
     away: usize,
-    batch: Vec<thanos::Series>,
+    batch: Vec<I>,
     batch_bytes: usize,
     batch_limit: usize,
     ended: bool,
@@ -256,8 +256,132 @@ enum Slot<T> {
 const BATCH_SERIES: usize = 128;
 const BATCH_BYTES: usize = 32 << 10;
 
-impl<T: Send + 'static> Batches<T> {
-    pub fn new(job: impl Fn(Vec<thanos::Series>) -> T + Send + Sync + 'static) -> Batches<T> {
+/// What [`Batches`] reads: merged series one at a time, or tuples of them.
+#[allow(async_fn_in_trait)] // Read on one shard only: no Send bound wanted.
+pub trait Feed {
+    type Item: Send + 'static;
+    /// The next item; `None` at the end.
+    async fn next_item(&mut self) -> Result<Option<Self::Item>, PromqlError>;
+    /// The chunk bytes an item carries (to size batches).
+    fn bytes(item: &Self::Item) -> usize;
+}
+
+impl Feed for SeriesCursor {
+    type Item = thanos::Series;
+
+    async fn next_item(&mut self) -> Result<Option<thanos::Series>, PromqlError> {
+        self.next_merged().await
+    }
+
+    fn bytes(item: &thanos::Series) -> usize {
+        chunk_bytes(item)
+    }
+}
+
+/// Several selects read side by side, giving the series that have the same
+/// labels apart from the metric name in every one of them, one tuple at a
+/// time (select order). That is Prometheus's default one-to-one vector
+/// matching; series without a match in every select are skipped unread.
+///
+/// Why merging in step works: each select names one metric, so within a
+/// select the name is the same for every series and the merge's label
+/// order is the order of the labels without it.
+pub struct Join {
+    cursors: Vec<SeriesCursor>,
+    heads: Vec<Option<thanos::Series>>,
+}
+
+impl Join {
+    pub fn new(cursors: Vec<SeriesCursor>) -> Join {
+        let heads = cursors.iter().map(|_| None).collect();
+        Join { cursors, heads }
+    }
+
+    /// The decoders of the selects, in order.
+    pub fn decoders(&self) -> Vec<Decoder> {
+        self.cursors.iter().map(SeriesCursor::decoder).collect()
+    }
+
+    /// The warnings of every select's stores so far, in select order.
+    pub fn warnings(&self) -> Vec<String> {
+        self.cursors.iter().flat_map(|c| c.warnings()).collect()
+    }
+}
+
+/// Prometheus's label order over two label sets without their metric names.
+fn compare_without_name(a: &[thanos::Label], b: &[thanos::Label]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let unnamed = |l: &&thanos::Label| l.name != crate::labels::METRIC_NAME;
+    let (mut a, mut b) = (a.iter().filter(unnamed), b.iter().filter(unnamed));
+    loop {
+        match (a.next(), b.next()) {
+            (Some(x), Some(y)) => {
+                match x.name.as_bytes().cmp(y.name.as_bytes()) {
+                    Ordering::Equal => {}
+                    o => return o,
+                }
+                match x.value.as_bytes().cmp(y.value.as_bytes()) {
+                    Ordering::Equal => {}
+                    o => return o,
+                }
+            }
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+        }
+    }
+}
+
+impl Feed for Join {
+    type Item = Vec<thanos::Series>;
+
+    async fn next_item(&mut self) -> Result<Option<Vec<thanos::Series>>, PromqlError> {
+        loop {
+            for (head, cursor) in self.heads.iter_mut().zip(self.cursors.iter_mut()) {
+                if head.is_none() {
+                    match cursor.next_merged().await? {
+                        Some(s) => *head = Some(s),
+                        // One select ended: nothing further can match.
+                        None => return Ok(None),
+                    }
+                }
+            }
+            let Some(Some(first)) = self.heads.first() else {
+                return Ok(None);
+            };
+            let mut max = first;
+            for h in self.heads.iter().flatten() {
+                if compare_without_name(&h.labels, &max.labels).is_gt() {
+                    max = h;
+                }
+            }
+            let max = max.labels.clone();
+            let mut all = true;
+            for head in self.heads.iter_mut() {
+                let behind = head
+                    .as_ref()
+                    .is_some_and(|h| compare_without_name(&h.labels, &max).is_lt());
+                if behind {
+                    *head = None;
+                    all = false;
+                }
+            }
+            if all {
+                return Ok(Some(
+                    self.heads.iter_mut().filter_map(Option::take).collect(),
+                ));
+            }
+            crate::rt::yield_if_needed().await;
+        }
+    }
+
+    fn bytes(item: &Vec<thanos::Series>) -> usize {
+        item.iter().map(chunk_bytes).sum()
+    }
+}
+
+impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
+    pub fn new(job: impl Fn(Vec<I>) -> T + Send + Sync + 'static) -> Batches<I, T> {
         Batches {
             job: Arc::new(job),
             workers: pool::workers(),
@@ -317,7 +441,10 @@ impl<T: Send + 'static> Batches<T> {
     /// Reads merged series from `cursor` until a batch's answer is ready,
     /// and gives it; `None` once every series has been read and answered.
     /// An error is the cursor's (a store's) or a panic in the job.
-    pub async fn step(&mut self, cursor: &mut SeriesCursor) -> Option<Result<T, PromqlError>> {
+    pub async fn step<F: Feed<Item = I>>(
+        &mut self,
+        feed: &mut F,
+    ) -> Option<Result<T, PromqlError>> {
         loop {
             let full = self.slots.len() >= self.max_slots();
             if let Some(done) = self.oldest(self.ended || full).await {
@@ -327,14 +454,14 @@ impl<T: Send + 'static> Batches<T> {
                 return None;
             }
             crate::rt::yield_if_needed().await;
-            match cursor.next_merged().await {
+            match feed.next_item().await {
                 Err(e) => return Some(Err(e)),
                 Ok(None) => {
                     self.ended = true;
                     self.dispatch();
                 }
                 Ok(Some(s)) => {
-                    self.batch_bytes += chunk_bytes(&s);
+                    self.batch_bytes += F::bytes(&s);
                     self.batch.push(s);
                     if self.batch.len() >= self.batch_limit || self.batch_bytes >= BATCH_BYTES {
                         self.dispatch();

@@ -26,10 +26,11 @@ use promql_parser::parser::Expr;
 use super::body::Writer;
 use super::error::{ApiError, ErrorType};
 use crate::promql::{
-    Engine, MemoryStorage, OneSeries, PromqlError, Query, QueryOpts, QueryRange, TopK, Value,
+    Engine, MemoryStorage, PerSelect, PromqlError, Query, QueryOpts, QueryRange, SelectKey, TopK,
+    Value,
 };
 use crate::proto::thanos;
-use crate::querier::{Batches, Decoder, Querier, SeriesCursor};
+use crate::querier::{Batches, Decoder, Join, Querier};
 
 /// Functions of Prometheus 2.42 whose output series depend only on their
 /// own input series.
@@ -182,12 +183,16 @@ fn per_series(e: &Expr, instant: bool) -> bool {
     }
 }
 
-/// Whether `e` reads exactly one selector, of one metric name, and gives
-/// each of its output series from one input series: per-series functions
-/// (of a range selector, a subquery of such an expression, or such an
-/// expression), unary minus, and operators with a constant on one side
-/// (`rate(x[5m]) * 8`, `x > 0`, `time() - x`). The one metric name is what
-/// keeps two outputs from colliding once the name is dropped.
+/// Whether `e` reads selectors of one metric name each and gives each of
+/// its output series from the series with one label set (apart from the
+/// name) in each selector: per-series functions (of a range selector, a
+/// subquery of such an expression, or such an expression), unary minus,
+/// operators with a constant on one side (`rate(x[5m]) * 8`, `x > 0`,
+/// `time() - x`), and operators between two such expressions matched
+/// one-to-one ([`one_to_one`]: `a / b`, `x - x offset 1d`). The one metric
+/// name per selector is what keeps two outputs from colliding once the name
+/// is dropped, and what lets the selects be merged in step
+/// ([`crate::querier::Join`]).
 fn one_series(e: &Expr) -> bool {
     match unparen(e) {
         Expr::VectorSelector(vs) => one_metric(vs),
@@ -206,9 +211,37 @@ fn one_series(e: &Expr) -> bool {
         }
         Expr::Unary(u) => one_series(&u.expr),
         Expr::Binary(b) => {
-            (one_series(&b.lhs) && constant(&b.rhs)) || (constant(&b.lhs) && one_series(&b.rhs))
+            (one_series(&b.lhs) && constant(&b.rhs))
+                || (constant(&b.lhs) && one_series(&b.rhs))
+                || (one_to_one(b) && one_series(&b.lhs) && one_series(&b.rhs))
         }
         _ => false,
+    }
+}
+
+/// Whether a binary operator between two vectors matches them one-to-one
+/// on all labels but the metric name (no `on`, no `ignoring` with labels,
+/// no `group_left`/`group_right`) and is arithmetic or a comparison: each
+/// output series then comes from the two series with the same labels apart
+/// from the name, and an unmatched series gives nothing (unlike `or` and
+/// `unless`).
+fn one_to_one(b: &promql_parser::parser::BinaryExpr) -> bool {
+    use promql_parser::parser::ast::VectorMatchCardinality;
+    if b.op.is_set_operator() {
+        return false;
+    }
+    match &b.modifier {
+        None => true,
+        Some(m) => {
+            matches!(m.card, VectorMatchCardinality::OneToOne)
+                && m.fill_values.lhs.is_none()
+                && m.fill_values.rhs.is_none()
+                && match &m.matching {
+                    None => true,
+                    Some(LabelModifier::Exclude(l)) => l.labels.is_empty(),
+                    Some(LabelModifier::Include(_)) => false,
+                }
+        }
     }
 }
 
@@ -447,8 +480,8 @@ pub async fn run(
     }
 }
 
-/// Opens the one select of `q` (a per-series expression) and the
-/// pipeline that evaluates its series.
+/// Opens the selects of `q` (a per-series expression, or several joined
+/// one-to-one), all at once, and the pipeline that evaluates their series.
 async fn open(
     engine: &Engine,
     querier: &Querier<'_>,
@@ -456,30 +489,38 @@ async fn open(
     range: QueryRange,
     opts: &QueryOpts,
     json: bool,
-) -> Result<(SeriesCursor, Pipeline), ApiError> {
+) -> Result<(Join, Pipeline), ApiError> {
     let err = super::query::promql_error;
     let selects = engine.plan_selects(q, range, opts).map_err(err)?;
-    let [(hints, matchers)] = selects.as_slice() else {
+    if selects.is_empty() {
         return Err(ApiError::internal(
-            "a streamed expression must have exactly one selector",
+            "a streamed expression without a selector",
         ));
-    };
-    // The cursor reads the hinted window (the query's window is not set:
-    // with several aggregations opened at once, each has its own).
-    let cursor = querier
-        .open(hints, matchers)
-        .await
-        .map_err(|e| err(expanding(e)))?;
+    }
+    // Each cursor reads its hinted window (the query's window is not set:
+    // with several selects opened at once, each has its own).
+    let cursors = futures_util::future::try_join_all(
+        selects
+            .iter()
+            .map(|(hints, matchers)| querier.open(hints, matchers)),
+    )
+    .await
+    .map_err(|e| err(expanding(e)))?;
+    let join = Join::new(cursors);
     let work = Work {
         engine: engine.clone(),
         query: q.clone(),
         range,
         opts: *opts,
-        decoder: cursor.decoder(),
+        decoders: join.decoders(),
+        keys: selects
+            .into_iter()
+            .map(|(hints, matchers)| SelectKey { hints, matchers })
+            .collect(),
         json,
     };
     let pipe = Batches::new(move |batch| work.run(batch));
-    Ok((cursor, pipe))
+    Ok((join, pipe))
 }
 
 /// Folds every series of one aggregation's input into its groups; gives
@@ -516,7 +557,10 @@ struct Work {
     query: Query,
     range: QueryRange,
     opts: QueryOpts,
-    decoder: Decoder,
+    /// Per select, in the engine's select order: its decoder, and what the
+    /// engine will ask for.
+    decoders: Vec<Decoder>,
+    keys: Vec<SelectKey>,
     /// Write the output series as JSON items (the series plan); otherwise
     /// give back each series' value for the groups.
     json: bool,
@@ -532,17 +576,22 @@ enum Done {
 }
 
 impl Work {
-    fn run(&self, batch: Vec<thanos::Series>) -> Result<Done, ApiError> {
+    /// Evaluates each tuple of matching series (one series per select).
+    fn run(&self, batch: Vec<Vec<thanos::Series>>) -> Result<Done, ApiError> {
         let err = super::query::promql_error;
         let (mut bytes, mut points, mut values) = (Vec::new(), 0, Vec::new());
-        for s in batch {
-            let Some(series) = self.decoder.decode(s).map_err(|e| err(expanding(e)))? else {
+        for tuple in batch {
+            let mut series = Vec::with_capacity(tuple.len());
+            for (s, decoder) in tuple.into_iter().zip(&self.decoders) {
+                series.push(decoder.decode(s).map_err(|e| err(expanding(e)))?);
+            }
+            if series.iter().all(Option::is_none) {
                 continue;
-            };
-            let one = OneSeries::new(series);
+            }
+            let storage = PerSelect::new(&self.keys, series);
             let value = self
                 .engine
-                .exec_ready(&one, &self.query, self.range, &self.opts)
+                .exec_ready(&storage, &self.query, self.range, &self.opts)
                 .map_err(err)?
                 .value;
             if self.json {
@@ -560,14 +609,11 @@ impl Work {
 }
 
 /// One query's series in batches over the workers, answered in order.
-type Pipeline = Batches<Result<Done, ApiError>>;
+type Pipeline = Batches<Vec<thanos::Series>, Result<Done, ApiError>>;
 
 /// The next batch's answer; `None` once every series was answered.
-async fn next_done(
-    pipe: &mut Pipeline,
-    cursor: &mut SeriesCursor,
-) -> Option<Result<Done, ApiError>> {
-    Some(match pipe.step(cursor).await? {
+async fn next_done(pipe: &mut Pipeline, join: &mut Join) -> Option<Result<Done, ApiError>> {
+    Some(match pipe.step(join).await? {
         Ok(done) => done,
         Err(e) => Err(super::query::promql_error(expanding(e))),
     })

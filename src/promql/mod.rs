@@ -45,7 +45,8 @@ use std::sync::Arc;
 pub use aggregate::TopK;
 pub use error::{ErrorKind, PromqlError, Result};
 pub use storage::{
-    MemoryStorage, OneSeries, SelectFuture, SelectHints, SelectResult, Storage, StorageSeries,
+    MemoryStorage, OneSeries, PerSelect, SelectFuture, SelectHints, SelectKey, SelectResult,
+    Storage, StorageSeries,
 };
 pub use value::{
     is_stale_nan, stale_nan, Labels, Matrix, Metric, Point, Sample, Series, Value, Vector,

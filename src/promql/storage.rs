@@ -312,3 +312,89 @@ mod tests {
         );
     }
 }
+
+/// The select a [`PerSelect`] series answers: its hints and matchers.
+#[derive(Debug, Clone)]
+pub struct SelectKey {
+    pub hints: SelectHints,
+    pub matchers: Vec<Matcher>,
+}
+
+/// One series for each select of a query (the series-by-series path, also
+/// over expressions of several selectors joined one-to-one): the select
+/// whose hints and matchers are those of key `i` gets series `i`, trimmed
+/// to the hinted window, without a copy (`None`: no samples in the
+/// window). Each answers once; a select that none answers is an internal
+/// error rather than a silently empty answer.
+#[derive(Debug)]
+pub struct PerSelect<'a> {
+    keys: &'a [SelectKey],
+    series: RefCell<Vec<Option<Option<StorageSeries>>>>,
+}
+
+impl<'a> PerSelect<'a> {
+    pub fn new(keys: &'a [SelectKey], series: Vec<Option<StorageSeries>>) -> PerSelect<'a> {
+        let series = series
+            .into_iter()
+            .map(|mut s| {
+                if let Some(s) = s.as_mut() {
+                    crate::labels::sort(&mut s.labels);
+                }
+                Some(s)
+            })
+            .collect();
+        PerSelect {
+            keys,
+            series: RefCell::new(series),
+        }
+    }
+
+    fn select_now(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<SelectResult, PromqlError> {
+        let mut series = self.series.borrow_mut();
+        let found = self.keys.iter().zip(series.iter_mut()).find(|(k, s)| {
+            s.is_some() && k.hints == *hints && same_matchers(&k.matchers, matchers)
+        });
+        let Some((_, slot)) = found else {
+            return Err(PromqlError::internal(
+                "a per-select storage was asked for a select it does not hold",
+            ));
+        };
+        let Some(mut s) = slot.take().flatten() else {
+            return Ok(SelectResult::default());
+        };
+        if !matches_all(matchers, &s.labels) {
+            return Ok(SelectResult::default());
+        }
+        let hi = s.samples.partition_point(|p| p.t <= hints.end);
+        s.samples.truncate(hi);
+        let lo = s.samples.partition_point(|p| p.t < hints.start);
+        s.samples.drain(..lo);
+        let series = if s.samples.is_empty() {
+            Vec::new()
+        } else {
+            vec![s]
+        };
+        Ok(SelectResult {
+            series,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+fn same_matchers(a: &[Matcher], b: &[Matcher]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.kind == y.kind && x.name == y.name && x.value == y.value)
+}
+
+impl Storage for PerSelect<'_> {
+    fn select<'b>(&'b self, hints: &'b SelectHints, matchers: &'b [Matcher]) -> SelectFuture<'b> {
+        let r = self.select_now(hints, matchers);
+        Box::pin(async move { r })
+    }
+}
