@@ -26,8 +26,8 @@ use promql_parser::parser::Expr;
 use super::body::Writer;
 use super::error::{ApiError, ErrorType};
 use crate::promql::{
-    Engine, MemoryStorage, PerSelect, PromqlError, Query, QueryOpts, QueryRange, SelectKey, TopK,
-    Value,
+    Engine, EngineOptions, MemoryStorage, PerSelect, PromqlError, Query, QueryOpts, QueryRange,
+    SelectKey, TopK, Value,
 };
 use crate::proto::thanos;
 use crate::querier::{Batches, Decoder, Join, Querier};
@@ -518,6 +518,7 @@ async fn open(
             .map(|(hints, matchers)| SelectKey { hints, matchers })
             .collect(),
         json,
+        deadline: querier.deadline,
     };
     let pipe = Batches::new(move |batch| work.run(batch));
     Ok((join, pipe))
@@ -564,6 +565,10 @@ struct Work {
     /// Write the output series as JSON items (the series plan); otherwise
     /// give back each series' value for the groups.
     json: bool,
+    /// The query's deadline: a batch still running when the query has
+    /// timed out (its answer no longer awaited) stops at the next series,
+    /// and no series' evaluation runs past it.
+    deadline: std::time::Instant,
 }
 
 /// What one batch gives back, its series in their order.
@@ -588,9 +593,21 @@ impl Work {
             if series.iter().all(Option::is_none) {
                 continue;
             }
+            let left = self
+                .deadline
+                .saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(ApiError::new(
+                    ErrorType::Timeout,
+                    "query timed out in query execution",
+                ));
+            }
+            let engine = Engine::new(EngineOptions {
+                timeout: Some(left),
+                ..*self.engine.options()
+            });
             let storage = PerSelect::new(&self.keys, series);
-            let value = self
-                .engine
+            let value = engine
                 .exec_ready(&storage, &self.query, self.range, &self.opts)
                 .map_err(err)?
                 .value;

@@ -238,10 +238,19 @@ fn invalid_chunks_fail_the_query_not_the_querier() {
         ..Default::default()
     };
     let c = Cluster::start(vec![replica("a", (100, 200)), bad], opts).unwrap();
-    let (s, v) = get(&c, "/api/v1/query?query=m[10m]&time=600");
-    assert_eq!(s, 422, "{v}");
-    assert_eq!(v["errorType"], "execution");
-    assert!(v["error"].as_str().unwrap().contains("chunk"), "{v}");
+    // Streamed (a selector, an aggregation, a join: decoded on the worker
+    // threads) and whole (`stream=false`), instant and range.
+    for q in [
+        "/api/v1/query?query=m[10m]&time=600",
+        "/api/v1/query?query=sum(rate(m[5m]))&time=600",
+        "/api/v1/query_range?query=m%20/%20m&start=0&end=600&step=15",
+        "/api/v1/query_range?query=m%20/%20m&start=0&end=600&step=15&stream=false",
+    ] {
+        let (s, v) = get(&c, q);
+        assert_eq!(s, 422, "{q}: {v}");
+        assert_eq!(v["errorType"], "execution");
+        assert!(v["error"].as_str().unwrap().contains("chunk"), "{q}: {v}");
+    }
     // The querier keeps serving: labels need no chunks, and the good
     // replica alone still answers.
     let (s, v) = get(&c, "/api/v1/series?match[]=m");
@@ -441,5 +450,35 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         .unwrap();
     if sluice::rt::pool::workers() > 0 {
         assert!(on_workers > 100, "{on_workers} batches on the workers");
+    }
+}
+
+/// A query past its `timeout` ends with Prometheus's 503 `timeout`
+/// envelope, streamed or whole, and the querier goes on serving.
+#[test]
+fn a_query_past_its_timeout_gets_503_and_the_querier_goes_on() {
+    let series: Vec<FakeSeries> = (0..2000)
+        .map(|i| FakeSeries {
+            labels: ls(&[("__name__", "h"), ("i", &i.to_string())]),
+            samples: (0..=40).map(|k| (k * 15_000, k as f64)).collect(),
+        })
+        .collect();
+    let mut small = replica("a", (100, 200));
+    small.series.extend(series);
+    let c = Cluster::start(vec![small], ClusterOptions::default()).unwrap();
+    // A subquery at 1 s resolution over 2000 series for 600 steps: seconds
+    // of work at least, against a timeout of 200 ms.
+    let heavy =
+        "/api/v1/query_range?query=sum(rate(h[5m:1s]))&start=0&end=600&step=1&timeout=200ms";
+    for path in [heavy.to_string(), format!("{heavy}&stream=false")] {
+        let (s, v) = get(&c, &path);
+        assert_eq!(s, 503, "{path}: {v}");
+        assert_eq!(v["errorType"], "timeout", "{path}: {v}");
+        assert_eq!(
+            v["error"], "query timed out in query execution",
+            "{path}: {v}"
+        );
+        let (s, v) = get(&c, "/api/v1/query?query=count(m)&time=600");
+        assert_eq!(s, 200, "{v}");
     }
 }
