@@ -136,6 +136,7 @@ impl Querier<'_> {
             }
         }
         Ok(SelectResult {
+            keep_order: false,
             series,
             warnings: cursor.warnings(),
         })
@@ -241,12 +242,14 @@ pub struct Batches<I, T> {
     batch: Vec<I>,
     batch_bytes: usize,
     batch_limit: usize,
+    /// The most items in a batch (see [`Batches::output_per_item`]).
+    max_items: usize,
     ended: bool,
 }
 
-/// A batch handed out, or run on the shard.
+/// A batch handed out, or one item run on the shard (`Err`: it panicked).
 enum Slot<T> {
-    Here(T),
+    Here(Result<T, String>),
     Away(pool::Handle<T>),
 }
 
@@ -255,6 +258,9 @@ enum Slot<T> {
 /// and small queries still spread over the workers.
 const BATCH_SERIES: usize = 128;
 const BATCH_BYTES: usize = 32 << 10;
+
+/// What the batches of one query held at once may answer, at most.
+pub const OUTPUT_BUDGET: usize = 16 << 20;
 
 /// What [`Batches`] reads: merged series one at a time, or tuples of them.
 #[allow(async_fn_in_trait)] // Read on one shard only: no Send bound wanted.
@@ -308,28 +314,26 @@ impl Join {
     }
 }
 
-/// Prometheus's label order over two label sets without their metric names.
-fn compare_without_name(a: &[thanos::Label], b: &[thanos::Label]) -> std::cmp::Ordering {
+/// The stores' label order (Prometheus's `labels.Compare`) with the values
+/// of the metric names taken as equal: within one select (one name) it is
+/// the order the merge gives, and two series of different selects compare
+/// equal exactly when their labels but the name are the same.
+fn compare_but_name(a: &[thanos::Label], b: &[thanos::Label]) -> std::cmp::Ordering {
     use std::cmp::Ordering;
-    let unnamed = |l: &&thanos::Label| l.name != crate::labels::METRIC_NAME;
-    let (mut a, mut b) = (a.iter().filter(unnamed), b.iter().filter(unnamed));
-    loop {
-        match (a.next(), b.next()) {
-            (Some(x), Some(y)) => {
-                match x.name.as_bytes().cmp(y.name.as_bytes()) {
-                    Ordering::Equal => {}
-                    o => return o,
-                }
-                match x.value.as_bytes().cmp(y.value.as_bytes()) {
-                    Ordering::Equal => {}
-                    o => return o,
-                }
-            }
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
+    for (x, y) in a.iter().zip(b.iter()) {
+        match x.name.as_bytes().cmp(y.name.as_bytes()) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+        if x.name == crate::labels::METRIC_NAME {
+            continue;
+        }
+        match x.value.as_bytes().cmp(y.value.as_bytes()) {
+            Ordering::Equal => {}
+            o => return o,
         }
     }
+    a.len().cmp(&b.len())
 }
 
 impl Feed for Join {
@@ -337,21 +341,37 @@ impl Feed for Join {
 
     async fn next_item(&mut self) -> Result<Option<Vec<thanos::Series>>, PromqlError> {
         loop {
+            let mut ended = false;
             for (head, cursor) in self.heads.iter_mut().zip(self.cursors.iter_mut()) {
                 if head.is_none() {
                     match cursor.next_merged().await? {
                         Some(s) => *head = Some(s),
-                        // One select ended: nothing further can match.
-                        None => return Ok(None),
+                        None => {
+                            ended = true;
+                            break;
+                        }
                     }
                 }
+            }
+            if ended {
+                // Nothing further can match; the other selects are still
+                // read to their end (not decoded), so that a store failing
+                // there fails the query or warns, as in the whole-query
+                // path.
+                self.heads.iter_mut().for_each(|h| *h = None);
+                for cursor in self.cursors.iter_mut() {
+                    while cursor.next_merged().await?.is_some() {
+                        crate::rt::yield_if_needed().await;
+                    }
+                }
+                return Ok(None);
             }
             let Some(Some(first)) = self.heads.first() else {
                 return Ok(None);
             };
             let mut max = first;
             for h in self.heads.iter().flatten() {
-                if compare_without_name(&h.labels, &max.labels).is_gt() {
+                if compare_but_name(&h.labels, &max.labels).is_gt() {
                     max = h;
                 }
             }
@@ -360,7 +380,7 @@ impl Feed for Join {
             for head in self.heads.iter_mut() {
                 let behind = head
                     .as_ref()
-                    .is_some_and(|h| compare_without_name(&h.labels, &max).is_lt());
+                    .is_some_and(|h| compare_but_name(&h.labels, &max).is_lt());
                 if behind {
                     *head = None;
                     all = false;
@@ -390,8 +410,19 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
             batch: Vec::new(),
             batch_bytes: 0,
             batch_limit: 1,
+            max_items: BATCH_SERIES,
             ended: false,
         }
+    }
+
+    /// Sizes batches by what their answers may hold: with up to `bytes` of
+    /// answer per item, the batches held at once (answered, not yet taken)
+    /// stay within [`OUTPUT_BUDGET`] (a range query of 11,000 steps gives
+    /// batches of a few series, not 128).
+    pub fn output_per_item(mut self, bytes: usize) -> Batches<I, T> {
+        let per_batch = OUTPUT_BUDGET / self.max_slots();
+        self.max_items = (per_batch / bytes.max(1)).clamp(1, BATCH_SERIES);
+        self
     }
 
     /// Batches held at most (handed out or answered, not yet taken): past
@@ -403,14 +434,16 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
     /// Hands the current batch to a worker when one can take it soon (this
     /// query has fewer than two batches per worker out and the pool is not
     /// backed up with other queries' work); otherwise the shard runs it
-    /// itself, which also keeps the shard's core busy.
-    fn dispatch(&mut self) {
+    /// itself, which also keeps the shard's core busy: one item at a time,
+    /// yielding between them so its other connections are served, and
+    /// catching a panic as a worker would.
+    async fn dispatch(&mut self) {
         if self.batch.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
-        self.batch_limit = (self.batch_limit * 2).min(BATCH_SERIES);
+        self.batch_limit = (self.batch_limit * 2).min(self.max_items);
         if self.workers > 0 && self.away < 2 * self.workers && pool::backlog() < self.workers {
             let job = self.job.clone();
             self.slots
@@ -418,8 +451,14 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
             self.away += 1;
             crate::metrics::BATCHES_ON_WORKERS.fetch_add(1, Ordering::Relaxed);
         } else {
-            self.slots.push_back(Slot::Here((self.job)(batch)));
             crate::metrics::BATCHES_ON_SHARD.fetch_add(1, Ordering::Relaxed);
+            for item in batch {
+                let job = &self.job;
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(vec![item])))
+                    .map_err(pool::panic_message);
+                self.slots.push_back(Slot::Here(r));
+                crate::rt::yield_if_needed().await;
+            }
         }
     }
 
@@ -433,7 +472,9 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
             return Some(r.map_err(|e| PromqlError::internal(format!("a worker panicked: {e}"))));
         }
         match self.slots.pop_front()? {
-            Slot::Here(r) => Some(Ok(r)),
+            Slot::Here(r) => {
+                Some(r.map_err(|e| PromqlError::internal(format!("a worker panicked: {e}"))))
+            }
             Slot::Away(_) => None,
         }
     }
@@ -458,13 +499,13 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
                 Err(e) => return Some(Err(e)),
                 Ok(None) => {
                     self.ended = true;
-                    self.dispatch();
+                    self.dispatch().await;
                 }
                 Ok(Some(s)) => {
                     self.batch_bytes += F::bytes(&s);
                     self.batch.push(s);
                     if self.batch.len() >= self.batch_limit || self.batch_bytes >= BATCH_BYTES {
-                        self.dispatch();
+                        self.dispatch().await;
                     }
                 }
             }

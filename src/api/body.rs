@@ -138,6 +138,17 @@ impl Writer {
         )
     }
 
+    /// Drops what was written, if nothing was committed yet; `false` once
+    /// the response is on its way.
+    pub fn restart(&mut self) -> bool {
+        if self.tx.is_some() || self.head.is_none() {
+            return false;
+        }
+        self.buf.clear();
+        self.has_warnings = false;
+        true
+    }
+
     /// The buffer to write JSON into; call [`Writer::flush_if_full`] after
     /// each item.
     pub fn buf(&mut self) -> &mut Vec<u8> {

@@ -182,9 +182,20 @@ async fn run(
                 shard.cfg.max_samples,
                 w,
             );
-            return crate::rt::timeout(timeout, streamed).await.map_err(|_| {
+            let streamed = crate::rt::timeout(timeout, streamed).await.map_err(|_| {
                 ApiError::new(ErrorType::Timeout, "query timed out in query execution")
-            })?;
+            })??;
+            match streamed {
+                super::stream::Streamed::Done => return Ok(()),
+                // Nothing sent yet: the whole-query engine answers instead.
+                super::stream::Streamed::OutOfOrder if w.restart() => {}
+                super::stream::Streamed::OutOfOrder => {
+                    return Err(ApiError::new(
+                        ErrorType::Execution,
+                        super::stream::OUT_OF_ORDER,
+                    ))
+                }
+            }
         }
     }
     let result = crate::rt::timeout(timeout, engine.exec(&querier, &query, range, &opts))

@@ -26,8 +26,8 @@ use promql_parser::parser::Expr;
 use super::body::Writer;
 use super::error::{ApiError, ErrorType};
 use crate::promql::{
-    Engine, EngineOptions, MemoryStorage, PerSelect, PromqlError, Query, QueryOpts, QueryRange,
-    SelectKey, TopK, Value,
+    Engine, EngineOptions, PerSelect, PromqlError, Query, QueryOpts, QueryRange, SelectKey,
+    Storage, TopK, Value,
 };
 use crate::proto::thanos;
 use crate::querier::{Batches, Decoder, Join, Querier};
@@ -319,6 +319,12 @@ fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
                 }
                 None => {}
             }
+            // An outer `by (__name__)` would group by the placeholder names.
+            if matches!(&agg.modifier, Some(LabelModifier::Include(l))
+                if l.labels.iter().any(|l| l == crate::labels::METRIC_NAME))
+            {
+                return None;
+            }
             let mut outer = agg.clone();
             outer.expr = Box::new(extract(&agg.expr, instant, found)?);
             if let Some(p) = &agg.param {
@@ -337,6 +343,19 @@ fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
             Some(Expr::Unary(u))
         }
         Expr::Binary(b) => {
+            // Matching on (or ignoring) the name would see the placeholders.
+            if let Some(m) = &b.modifier {
+                let named = |l: &promql_parser::label::Labels| {
+                    l.labels.iter().any(|l| l == crate::labels::METRIC_NAME)
+                };
+                let in_matching = match &m.matching {
+                    Some(LabelModifier::Include(l)) | Some(LabelModifier::Exclude(l)) => named(l),
+                    None => false,
+                };
+                if in_matching || m.card.labels().is_some_and(named) {
+                    return None;
+                }
+            }
             let mut b = b.clone();
             b.lhs = Box::new(extract(&b.lhs, instant, found)?);
             b.rhs = Box::new(extract(&b.rhs, instant, found)?);
@@ -398,6 +417,22 @@ fn expanding(e: PromqlError) -> PromqlError {
     e.wrap("expanding series: ")
 }
 
+/// How a series-by-series evaluation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Streamed {
+    /// The answer is written.
+    Done,
+    /// A range answer would have left Prometheus's order (sorted by
+    /// labels): the input comes sorted with the metric name, and some
+    /// label name sorts before `__name__` (an upper-case one), so dropping
+    /// the name reorders the output. What was written is not a complete
+    /// answer.
+    OutOfOrder,
+}
+
+/// The error for [`Streamed::OutOfOrder`] once part of the answer was sent.
+pub const OUT_OF_ORDER: &str = "the series-by-series answer would not be sorted as Prometheus sorts it (a label name sorts before __name__); ask again with stream=false";
+
 /// Evaluates `q` series by series into `w` (see the module doc).
 ///
 /// The shard reads the merged series in order and hands them, in batches,
@@ -415,19 +450,51 @@ pub async fn run(
     opts: &QueryOpts,
     max_points: usize,
     w: &mut Writer,
-) -> Result<(), ApiError> {
+) -> Result<Streamed, ApiError> {
     let err = super::query::promql_error;
     crate::metrics::STREAMED_QUERIES.fetch_add(1, Ordering::Relaxed);
+    // Every select's series are read over the span of all the query's
+    // selectors, as the whole-query engine announces it and as Thanos's
+    // querier clamps them (dedup starts where that span starts).
+    let selects = engine.plan_selects(q, range, opts).map_err(err)?;
+    let span = selects
+        .iter()
+        .map(|(h, _)| (h.start, h.end))
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+    if let Some((mint, maxt)) = span {
+        querier.set_query_window(mint, maxt);
+    }
     match plan {
         Plan::Series { type_name } => {
             let (mut cursor, mut pipe) = open(engine, querier, q, range, opts, true).await?;
             super::query::open_result(w, type_name);
             w.buf().push(b'[');
             let (mut first, mut points) = (true, 0usize);
+            let mut last: Option<crate::promql::Metric> = None;
             while let Some(done) = next_done(&mut pipe, &mut cursor).await {
-                let Done::Json { bytes, points: n } = done? else {
+                let Done::Json {
+                    bytes,
+                    points: n,
+                    order,
+                } = done?
+                else {
                     return Err(ApiError::internal("a streamed batch gave no JSON"));
                 };
+                if let Some(order) = order {
+                    let follows = match (&last, &order) {
+                        (Some(prev), Order::Sorted { first, .. }) => {
+                            crate::labels::compare(prev, first).is_lt()
+                        }
+                        (_, Order::Sorted { .. }) => true,
+                        (_, Order::Unsorted) => false,
+                    };
+                    if !follows {
+                        return Ok(Streamed::OutOfOrder);
+                    }
+                    if let Order::Sorted { last: l, .. } = order {
+                        last = Some(l);
+                    }
+                }
                 if let Some(items) = bytes.get(usize::from(first)..) {
                     if !items.is_empty() {
                         w.buf().extend_from_slice(items);
@@ -444,7 +511,7 @@ pub async fn run(
             }
             w.buf().push(b']');
             super::query::close_result(w, &cursor.warnings());
-            Ok(())
+            Ok(Streamed::Done)
         }
         Plan::Aggregate { aggs, outer } => {
             // Every aggregation's fan-out at once; the warnings in the
@@ -463,19 +530,21 @@ pub async fn run(
                     groups.finish()
                 }
                 Some(outer) => {
-                    let mut store = MemoryStorage::new();
+                    let n = folded.len();
+                    let mut store = GroupStore::default();
                     for (i, (groups, _)) in folded.into_iter().enumerate() {
                         groups.into_storage(&mut store, &groups_name(i));
                     }
                     let value = engine
                         .exec_inline(&store, outer, range, opts)
                         .await
-                        .map_err(err)?
+                        .map_err(|e| without_groups_names_in_error(err(e), n))?
                         .value;
                     without_groups_name(value)
                 }
             };
-            super::query::encode(&value, &warnings, w).await
+            super::query::encode(&value, &warnings, w).await?;
+            Ok(Streamed::Done)
         }
     }
 }
@@ -497,8 +566,7 @@ async fn open(
             "a streamed expression without a selector",
         ));
     }
-    // Each cursor reads its hinted window (the query's window is not set:
-    // with several selects opened at once, each has its own).
+    // Each cursor reads over the query's span, set by `run`.
     let cursors = futures_util::future::try_join_all(
         selects
             .iter()
@@ -520,7 +588,18 @@ async fn open(
         json,
         deadline: querier.deadline,
     };
-    let pipe = Batches::new(move |batch| work.run(batch));
+    let mut pipe = Batches::new(move |batch| work.run(batch));
+    if let QueryRange::Range {
+        start_ms,
+        end_ms,
+        step_ms,
+    } = range
+    {
+        // Each output series holds at most one point a step: about 32
+        // bytes of JSON, or a 16-byte point and its share of the vector.
+        let steps = ((end_ms - start_ms) / step_ms.max(1)).max(0) as usize + 1;
+        pipe = pipe.output_per_item(steps.saturating_mul(32));
+    }
     Ok((join, pipe))
 }
 
@@ -571,11 +650,26 @@ struct Work {
     deadline: std::time::Instant,
 }
 
+/// The label order of a batch's output series (range answers only).
+enum Order {
+    /// Strictly increasing, from `first` to `last`.
+    Sorted {
+        first: crate::promql::Metric,
+        last: crate::promql::Metric,
+    },
+    /// Not increasing somewhere.
+    Unsorted,
+}
+
 /// What one batch gives back, its series in their order.
 enum Done {
-    /// The JSON of the output series, each item preceded by a comma, and
-    /// the number of points written.
-    Json { bytes: Vec<u8>, points: usize },
+    /// The JSON of the output series, each item preceded by a comma, the
+    /// number of points written, and (range queries) their label order.
+    Json {
+        bytes: Vec<u8>,
+        points: usize,
+        order: Option<Order>,
+    },
     /// Each series' value.
     Values(Vec<Value>),
 }
@@ -585,6 +679,9 @@ impl Work {
     fn run(&self, batch: Vec<Vec<thanos::Series>>) -> Result<Done, ApiError> {
         let err = super::query::promql_error;
         let (mut bytes, mut points, mut values) = (Vec::new(), 0, Vec::new());
+        let ranged = matches!(self.range, QueryRange::Range { .. });
+        let (mut span, mut sorted): (Option<(crate::promql::Metric, crate::promql::Metric)>, bool) =
+            (None, true);
         for tuple in batch {
             let mut series = Vec::with_capacity(tuple.len());
             for (s, decoder) in tuple.into_iter().zip(&self.decoders) {
@@ -613,12 +710,32 @@ impl Work {
                 .value;
             if self.json {
                 points += write_items(&mut bytes, &value)?;
+                if let (true, Value::Matrix(m)) = (ranged, &value) {
+                    for s in m {
+                        span = Some(match span.take() {
+                            None => (s.metric.clone(), s.metric.clone()),
+                            Some((first, last)) => {
+                                sorted &= crate::labels::compare(&last, &s.metric).is_lt();
+                                (first, s.metric.clone())
+                            }
+                        });
+                    }
+                }
             } else {
                 values.push(value);
             }
         }
         Ok(if self.json {
-            Done::Json { bytes, points }
+            let order = match (ranged, span) {
+                (false, _) | (true, None) => None,
+                (true, Some(_)) if !sorted => Some(Order::Unsorted),
+                (true, Some((first, last))) => Some(Order::Sorted { first, last }),
+            };
+            Done::Json {
+                bytes,
+                points,
+                order,
+            }
         } else {
             Done::Values(values)
         })
@@ -662,15 +779,71 @@ fn without_groups_name(value: Value) -> Value {
                 })
                 .collect(),
         ),
-        Value::Matrix(m) => Value::Matrix(
-            m.into_iter()
+        Value::Matrix(m) => {
+            let mut m: Vec<crate::promql::Series> = m
+                .into_iter()
                 .map(|s| crate::promql::Series {
                     metric: strip(&s.metric),
                     ..s
                 })
-                .collect(),
-        ),
+                .collect();
+            // The engine sorted the range result with the placeholders in
+            // it; without them the order can change (`A or B`).
+            m.sort_by(|a, b| crate::labels::compare(&a.metric, &b.metric));
+            Value::Matrix(m)
+        }
         other => other,
+    }
+}
+
+/// An outer expression's error with the groups' placeholder names taken
+/// out of the label sets it quotes (`{__name__="__sluice_groups_0__",
+/// job="a"}` is `{job="a"}` to the user, as an aggregation's result is).
+fn without_groups_names_in_error(mut e: ApiError, aggs: usize) -> ApiError {
+    for i in 0..aggs {
+        let name = groups_name(i);
+        e.message = e
+            .message
+            .replace(&format!("__name__=\"{name}\", "), "")
+            .replace(&format!("__name__=\"{name}\""), "");
+    }
+    e
+}
+
+/// The groups of streamed aggregations as series, in the order each
+/// aggregation's groups appeared: an outer expression's instant vector
+/// keeps that order, as Prometheus's aggregation result does (a
+/// `MemoryStorage` would give them sorted by labels).
+#[derive(Default)]
+struct GroupStore(Vec<crate::promql::StorageSeries>);
+
+impl Storage for GroupStore {
+    fn select<'a>(
+        &'a self,
+        hints: &'a crate::promql::SelectHints,
+        matchers: &'a [crate::labels::Matcher],
+    ) -> crate::promql::SelectFuture<'a> {
+        let series = self
+            .0
+            .iter()
+            .filter(|s| crate::labels::matches_all(matchers, &s.labels))
+            .filter_map(|s| {
+                let lo = s.samples.partition_point(|p| p.t < hints.start);
+                let hi = s.samples.partition_point(|p| p.t <= hints.end);
+                let samples = s.samples.get(lo..hi).unwrap_or(&[]).to_vec();
+                (!samples.is_empty()).then(|| crate::promql::StorageSeries {
+                    labels: s.labels.clone(),
+                    samples,
+                })
+            })
+            .collect();
+        Box::pin(async move {
+            Ok(crate::promql::SelectResult {
+                keep_order: true,
+                series,
+                warnings: Vec::new(),
+            })
+        })
     }
 }
 
@@ -966,7 +1139,7 @@ impl Groups {
     /// `store`, with a staleness marker at every step a group has no value,
     /// so that the outer expression's selector sees each step's value and
     /// nothing else.
-    fn into_storage(self, store: &mut MemoryStorage, name: &str) {
+    fn into_storage(self, store: &mut GroupStore, name: &str) {
         let op = self.op;
         for g in self.groups {
             let mut labels = g.labels.clone();
@@ -981,7 +1154,10 @@ impl Groups {
                     v: a.map_or(crate::promql::stale_nan(), |a| Self::value_of(op, &a)),
                 })
                 .collect();
-            store.append(labels, &points);
+            store.0.push(crate::promql::StorageSeries {
+                labels,
+                samples: points,
+            });
         }
     }
 

@@ -366,7 +366,7 @@ impl Engine {
                 .await
                 .map_err(|e| e.wrap("expanding series: "))?;
             warnings.extend(res.warnings);
-            data.push(selected_series(res.series));
+            data.push(selected_series(res.series, res.keep_order));
         }
 
         plan::set_offset_for_at_modifier(start, &node);
@@ -492,7 +492,7 @@ impl EvalJob {
 
 /// Storage series as the evaluator holds them: labels sorted by name and
 /// shared, series sorted by labels, samples in time order.
-fn selected_series(mut series: Vec<StorageSeries>) -> Vec<SelSeries> {
+fn selected_series(mut series: Vec<StorageSeries>, keep_order: bool) -> Vec<SelSeries> {
     for s in &mut series {
         crate::labels::sort(&mut s.labels);
         if !s.samples.windows(2).all(|w| w[0].t < w[1].t) {
@@ -500,7 +500,9 @@ fn selected_series(mut series: Vec<StorageSeries>) -> Vec<SelSeries> {
             s.samples.dedup_by_key(|p| p.t);
         }
     }
-    series.sort_by(|a, b| crate::labels::compare(&a.labels, &b.labels));
+    if !keep_order {
+        series.sort_by(|a, b| crate::labels::compare(&a.labels, &b.labels));
+    }
     series
         .into_iter()
         .map(|s| SelSeries {

@@ -68,8 +68,13 @@ pub struct StorageSeries {
 /// What one select returns.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SelectResult {
-    /// Series in any order; the engine sorts them by labels.
+    /// Series in any order; the engine sorts them by labels, unless
+    /// `keep_order`.
     pub series: Vec<StorageSeries>,
+    /// The series are in the order evaluation must see them in (the groups
+    /// of a streamed aggregation, in the order they appeared, which is the
+    /// order of Prometheus's aggregation result): not sorted.
+    pub keep_order: bool,
     /// Warnings to pass on to the client (e.g. a partial response).
     pub warnings: Vec<String>,
 }
@@ -172,6 +177,7 @@ impl MemoryStorage {
             });
         }
         SelectResult {
+            keep_order: false,
             series: out,
             warnings: Vec::new(),
         }
@@ -226,6 +232,7 @@ impl OneSeries {
             vec![s]
         };
         Ok(SelectResult {
+            keep_order: false,
             series,
             warnings: Vec::new(),
         })
@@ -379,6 +386,7 @@ impl<'a> PerSelect<'a> {
             vec![s]
         };
         Ok(SelectResult {
+            keep_order: false,
             series,
             warnings: Vec::new(),
         })

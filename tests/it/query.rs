@@ -482,3 +482,114 @@ fn a_query_past_its_timeout_gets_503_and_the_querier_goes_on() {
         assert_eq!(s, 200, "{v}");
     }
 }
+
+/// Outer expressions over streamed aggregations: an instant vector keeps
+/// the order in which the aggregation's groups appeared (not label order),
+/// a range result is sorted without the groups' placeholder names, and an
+/// error quotes the groups without them; all as the whole-query engine
+/// (Prometheus's order and messages).
+#[test]
+fn outer_expressions_over_streamed_groups_answer_as_whole() {
+    let series = |name: &str, sets: &[(&str, &str)]| -> Vec<FakeSeries> {
+        sets.iter()
+            .map(|(i, job)| FakeSeries {
+                labels: ls(&[("__name__", name), ("i", i), ("job", job)]),
+                samples: (0..=40).map(|k| (k * 15_000, (k + 1) as f64)).collect(),
+            })
+            .collect()
+    };
+    // Sorted by labels, `x`'s groups by job appear as b, a.
+    let mut all = series("x", &[("1", "b"), ("2", "a"), ("3", "a")]);
+    all.extend(series("y", &[("1", "0")]));
+    let c = Cluster::start(
+        vec![store(("replica", "a"), all)],
+        ClusterOptions::default(),
+    )
+    .unwrap();
+    let streamed_count = |c: &Cluster| -> u64 {
+        let m = c.get("/metrics").unwrap().text();
+        m.lines()
+            .find_map(|l| l.strip_prefix("sluice_query_streamed_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    for (q, status) in [
+        ("sum by (job) (x) * 2", 200),
+        ("sum by (job) (x) or sum by (job) (y)", 200),
+        ("sort(sum by (job) (x))", 200),
+        ("sum by (job, i) (x) / on (job) sum by (job, i) (x)", 422),
+    ] {
+        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        for path in [
+            format!("/api/v1/query?query={enc}&time=300"),
+            format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
+        ] {
+            let before = streamed_count(&c);
+            let streamed = c.get(&path).unwrap();
+            assert_eq!(streamed_count(&c) - before, 1, "{path}: not streamed");
+            let whole = c.get(&format!("{path}&stream=false")).unwrap();
+            assert_eq!(streamed.status, status, "{path}: {}", streamed.text());
+            assert_eq!(
+                (streamed.status, streamed.text()),
+                (whole.status, whole.text()),
+                "{path}"
+            );
+            assert!(
+                !streamed.text().contains("sluice"),
+                "{path}: {}",
+                streamed.text()
+            );
+        }
+    }
+}
+
+/// Label names that sort before `__name__` (upper-case ones): the stores'
+/// order, which includes the name, is then not the order of the labels
+/// without it. A one-to-one join still matches every pair, and a range
+/// answer that would leave Prometheus's order is answered by the
+/// whole-query engine instead; both as `stream=false`.
+#[test]
+fn label_names_before_the_metric_name_keep_answers_whole() {
+    let s = |labels: &[(&str, &str)]| FakeSeries {
+        labels: ls(labels),
+        samples: (0..=40).map(|k| (k * 15_000, (k * 3) as f64)).collect(),
+    };
+    let series = vec![
+        s(&[("AZ", "1"), ("__name__", "x")]),
+        s(&[("AZ", "1"), ("Rack", "2"), ("__name__", "x")]),
+        s(&[("AZ", "1"), ("__name__", "y")]),
+        s(&[("AZ", "1"), ("Rack", "2"), ("__name__", "y")]),
+        s(&[("AZ", "1"), ("__name__", "z")]),
+    ];
+    // No external labels: `{AZ="1",Rack="2"}` sorts before `{AZ="1"}` with
+    // the name and after it without.
+    let table = Table {
+        series,
+        ..Default::default()
+    };
+    let c = Cluster::start(vec![table], ClusterOptions::default()).unwrap();
+    for (q, n) in [
+        ("x / y", 2),
+        ("x / z", 1),
+        ("rate(x[1m])", 2),
+        ("x", 2),
+        ("-x", 2),
+    ] {
+        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        for path in [
+            format!("/api/v1/query?query={enc}&time=300"),
+            format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
+        ] {
+            let streamed = c.get(&path).unwrap();
+            let whole = c.get(&format!("{path}&stream=false")).unwrap();
+            assert_eq!(streamed.status, 200, "{path}: {}", streamed.text());
+            assert_eq!(streamed.text(), whole.text(), "{path}");
+            let v = json_body(&streamed.body);
+            assert_eq!(
+                v["data"]["result"].as_array().unwrap().len(),
+                n,
+                "{path}: {v}"
+            );
+        }
+    }
+}
