@@ -129,6 +129,8 @@ pub struct Agg {
     op: AggOp,
     by: bool,
     labels: Vec<String>,
+    /// count_values's label.
+    value_label: Option<String>,
 }
 
 /// Functions allowed around a streamed aggregation besides the per-series
@@ -145,7 +147,7 @@ pub fn groups_name(i: usize) -> String {
 }
 
 /// The aggregations folded series by series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AggOp {
     Sum,
     Min,
@@ -160,6 +162,12 @@ pub enum AggOp {
     Topk(usize),
     /// `bottomk(k, ...)`.
     Bottomk(usize),
+    /// `quantile(q, ...)`: per group and step the values, whose quantile
+    /// is taken at the end.
+    Quantile(f64),
+    /// `count_values("label", ...)`: groups by the value too (the label is
+    /// in [`Agg::value_label`]).
+    CountValues,
 }
 
 /// The k of a `topk`/`bottomk` written as a number from 1 to a million;
@@ -270,11 +278,32 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         "stdvar" => AggOp::Stdvar,
         "topk" => AggOp::Topk(literal_k(agg.param.as_deref())?),
         "bottomk" => AggOp::Bottomk(literal_k(agg.param.as_deref())?),
+        // A literal q (any: Prometheus's quantile gives ±Inf or NaN for
+        // one out of range).
+        "quantile" => match agg.param.as_deref().map(unparen) {
+            Some(Expr::NumberLiteral(n)) => AggOp::Quantile(n.val),
+            _ => return None,
+        },
+        // A literal, valid label name (otherwise the whole-query engine
+        // gives Prometheus's error).
+        "count_values" => match agg.param.as_deref().map(unparen) {
+            Some(Expr::StringLiteral(s)) if crate::promql::is_valid_label_name(&s.val) => {
+                AggOp::CountValues
+            }
+            _ => return None,
+        },
         _ => return None,
     };
-    let ranked = matches!(op, AggOp::Topk(_) | AggOp::Bottomk(_));
+    let value_label = match (op, agg.param.as_deref().map(unparen)) {
+        (AggOp::CountValues, Some(Expr::StringLiteral(s))) => Some(s.val.clone()),
+        _ => None,
+    };
+    let takes_param = matches!(
+        op,
+        AggOp::Topk(_) | AggOp::Bottomk(_) | AggOp::Quantile(_) | AggOp::CountValues
+    );
     let inner = unparen(&agg.expr);
-    if (agg.param.is_some() && !ranked)
+    if (agg.param.is_some() && !takes_param)
         || matches!(inner, Expr::MatrixSelector(_))
         || !per_series(inner, instant)
     {
@@ -290,6 +319,7 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         op,
         by,
         labels,
+        value_label,
     })
 }
 
@@ -614,7 +644,13 @@ async fn fold(
     max_points: usize,
 ) -> Result<(Groups, Vec<String>), ApiError> {
     let (mut cursor, mut pipe) = open(engine, querier, &agg.inner, range, opts, false).await?;
-    let mut groups = Groups::new(agg.op, agg.by, agg.labels.clone(), range);
+    let mut groups = Groups::new(
+        agg.op,
+        agg.by,
+        agg.labels.clone(),
+        range,
+        agg.value_label.clone(),
+    );
     while let Some(done) = next_done(&mut pipe, &mut cursor).await {
         let Done::Values(values) = done? else {
             return Err(ApiError::internal("a streamed batch gave no values"));
@@ -887,6 +923,8 @@ struct Group {
     steps: Vec<Option<Acc>>,
     /// topk/bottomk: the kept samples at each step (empty otherwise).
     tops: Vec<TopK>,
+    /// quantile: the values at each step (empty otherwise).
+    values: Vec<Vec<f64>>,
 }
 
 /// The groups of a streamed aggregation: all that it holds.
@@ -902,10 +940,25 @@ struct Groups {
     groups: Vec<Group>,
     /// Samples kept by topk/bottomk over all groups and steps.
     held_ranked: usize,
+    /// Values kept by quantile over all groups and steps.
+    held_values: usize,
+    /// count_values's label.
+    value_label: Option<String>,
 }
 
 impl Groups {
-    fn new(op: AggOp, by: bool, mut grouping: Vec<String>, range: QueryRange) -> Groups {
+    fn new(
+        op: AggOp,
+        by: bool,
+        mut grouping: Vec<String>,
+        range: QueryRange,
+        value_label: Option<String>,
+    ) -> Groups {
+        // count_values by (...) groups by its label too (Prometheus adds it
+        // to the grouping; `without` keeps it as any other label).
+        if let (true, Some(l)) = (by, &value_label) {
+            grouping.push(l.clone());
+        }
         grouping.sort();
         let (start, step, steps, instant) = match range {
             QueryRange::Instant { time_ms } => (time_ms, 1, 1, true),
@@ -931,14 +984,17 @@ impl Groups {
             index: HashMap::default(),
             groups: Vec::new(),
             held_ranked: 0,
+            held_values: 0,
+            value_label,
         }
     }
 
     /// Points held (for `--query.max-samples`).
     fn held(&self) -> usize {
-        match self.ranked() {
-            Some(_) => self.held_ranked,
-            None => self.groups.len() * self.steps,
+        match (self.ranked(), self.op) {
+            (Some(_), _) => self.held_ranked,
+            (None, AggOp::Quantile(_)) => self.held_values + self.groups.len() * self.steps,
+            (None, _) => self.groups.len() * self.steps,
         }
     }
 
@@ -980,11 +1036,16 @@ impl Groups {
                 labels: key,
                 steps: Vec::new(),
                 tops: vec![TopK::new(k, bottom); self.steps],
+                values: Vec::new(),
             },
             None => Group {
                 labels: key,
                 steps: vec![None; self.steps],
                 tops: Vec::new(),
+                values: match self.op {
+                    AggOp::Quantile(_) => vec![Vec::new(); self.steps],
+                    _ => Vec::new(),
+                },
             },
         };
         self.groups.push(group);
@@ -995,16 +1056,24 @@ impl Groups {
         match value {
             Value::Vector(samples) => {
                 for s in samples {
-                    let g = self.slot(&s.metric);
+                    let g = self.slot_of(&s.metric, s.v);
                     self.put(g, 0, &s.metric, s.v);
                 }
             }
             Value::Matrix(series) => {
                 for s in series {
-                    let g = self.slot(&s.metric);
+                    // count_values: a group per value, found point by point.
+                    let fixed = match self.value_label {
+                        None => Some(self.slot(&s.metric)),
+                        Some(_) => None,
+                    };
                     for p in &s.points {
                         let i = ((p.t - self.start) / self.step) as usize;
                         if i < self.steps {
+                            let g = match fixed {
+                                Some(g) => g,
+                                None => self.slot_of(&s.metric, p.v),
+                            };
                             self.put(g, i, &s.metric, p.v);
                         }
                     }
@@ -1019,7 +1088,26 @@ impl Groups {
         Ok(())
     }
 
+    /// The group of a sample: for count_values, of its labels with the
+    /// value label set to the value, as Prometheus formats it.
+    fn slot_of(&mut self, metric: &crate::promql::Labels, v: f64) -> usize {
+        let Some(name) = self.value_label.clone() else {
+            return self.slot(metric);
+        };
+        let mut labels: crate::promql::Labels =
+            metric.iter().filter(|l| l.name != name).cloned().collect();
+        labels.push(crate::labels::label(&name, &crate::promql::format_value(v)));
+        crate::labels::sort(&mut labels);
+        self.slot(&labels)
+    }
+
     fn put(&mut self, g: usize, i: usize, metric: &crate::promql::Metric, v: f64) {
+        if let AggOp::Quantile(_) = self.op {
+            if let Some(values) = self.groups.get_mut(g).and_then(|g| g.values.get_mut(i)) {
+                values.push(v);
+                self.held_values += 1;
+            }
+        }
         if self.ranked().is_none() {
             return self.fold(g, i, v);
         }
@@ -1082,7 +1170,12 @@ impl Groups {
                 acc.mean += delta / acc.count;
                 acc.value += delta * (v - acc.mean);
             }
-            AggOp::Count | AggOp::Group | AggOp::Topk(_) | AggOp::Bottomk(_) => {}
+            AggOp::Count
+            | AggOp::Group
+            | AggOp::Topk(_)
+            | AggOp::Bottomk(_)
+            | AggOp::Quantile(_)
+            | AggOp::CountValues => {}
         }
     }
 
@@ -1139,7 +1232,8 @@ impl Groups {
     /// `store`, with a staleness marker at every step a group has no value,
     /// so that the outer expression's selector sees each step's value and
     /// nothing else.
-    fn into_storage(self, store: &mut GroupStore, name: &str) {
+    fn into_storage(mut self, store: &mut GroupStore, name: &str) {
+        self.take_quantiles();
         let op = self.op;
         for g in self.groups {
             let mut labels = g.labels.clone();
@@ -1161,11 +1255,28 @@ impl Groups {
         }
     }
 
+    /// quantile: each step's quantile of its values, into the step's
+    /// accumulator; the values are dropped.
+    fn take_quantiles(&mut self) {
+        let AggOp::Quantile(q) = self.op else {
+            return;
+        };
+        for g in &mut self.groups {
+            for (acc, values) in g.steps.iter_mut().zip(g.values.iter_mut()) {
+                if let Some(acc) = acc.as_mut() {
+                    acc.value = crate::promql::quantile(q, values);
+                }
+            }
+            g.values = Vec::new();
+        }
+        self.held_values = 0;
+    }
+
     fn value_of(op: AggOp, a: &Acc) -> f64 {
         match op {
-            AggOp::Sum | AggOp::Min | AggOp::Max => a.value,
+            AggOp::Sum | AggOp::Min | AggOp::Max | AggOp::Quantile(_) => a.value,
             AggOp::Avg => a.mean,
-            AggOp::Count => a.count,
+            AggOp::Count | AggOp::CountValues => a.count,
             AggOp::Group => 1.0,
             AggOp::Stdvar => a.value / a.count,
             AggOp::Stddev => (a.value / a.count).sqrt(),
@@ -1177,10 +1288,11 @@ impl Groups {
 
     /// The aggregation's result: a vector in the order groups appeared
     /// (instant), or a matrix sorted by labels (range).
-    fn finish(self) -> Value {
+    fn finish(mut self) -> Value {
         if self.ranked().is_some() {
             return self.finish_ranked();
         }
+        self.take_quantiles();
         let op = self.op;
         let result = |a: &Acc| Self::value_of(op, a);
         if self.instant {

@@ -61,6 +61,16 @@ pub fn format_value(v: f64) -> String {
     format::format_f(v)
 }
 
+/// Prometheus's `quantile` of some values (sorting them as Go sorts).
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    functions::misc::quantile(q, values)
+}
+
+/// Whether `name` is a valid label name (Prometheus's `LabelName.IsValid`).
+pub fn is_valid_label_name(name: &str) -> bool {
+    labelset::is_valid_label_name(name)
+}
+
 /// [`format_value`] appended to `out`, with no allocation.
 pub fn write_value(out: &mut Vec<u8>, v: f64) {
     format::write_f(out, v)

@@ -409,6 +409,14 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         "max_over_time((c / c)[3m:1m])",
         "c / on (i, job, replica) c",
         "c or m",
+        "quantile(0.5, c)",
+        "quantile by (job) (0.9, rate(c[1m]))",
+        "quantile(1.5, c)",
+        "histogram_quantile(0.9, sum by (le) (rate(h[1m]))) / quantile(0.5, rate(c[1m]))",
+        "count_values(\"v\", round(c / 20))",
+        "count_values without (i) (\"v\", round(c / 20))",
+        "count_values by (job) (\"job\", round(c / 20))",
+        "sum(count_values(\"v\", round(c / 20)))",
     ];
     for q in queries {
         let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
