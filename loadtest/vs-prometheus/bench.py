@@ -6,6 +6,8 @@ targets={"prometheus (complete, alone)":"http://127.0.0.1:19190","sluice query (
 qs=[("rate(http_requests_total[5m])","range"),("sum by (job) (rate(http_requests_total[5m]))","range"),
     ("histogram_quantile(0.9, sum by (le) (rate(http_requests_total[5m])))","range"),
     ("rate(http_requests_total[5m]) / ignoring(job) group_left rate(http_requests_total[5m])","skip"),
+    ("rate(http_requests_total[5m]) / rate(http_requests_total[10m])","range"),
+    ("quantile by (job) (0.9, rate(http_requests_total[5m]))","range"),
     ("topk(5, rate(http_requests_total[5m]))","range"),
     ("sum by (job) (rate(http_requests_total[5m]))","instant")]
 start=1700000000+600; end=1700000000+6*3600-15
