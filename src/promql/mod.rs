@@ -45,8 +45,8 @@ use std::sync::Arc;
 pub use aggregate::TopK;
 pub use error::{ErrorKind, PromqlError, Result};
 pub use storage::{
-    MemoryStorage, OneSeries, PerSelect, SelectFuture, SelectHints, SelectKey, SelectResult,
-    Storage, StorageSeries,
+    MemoryStorage, PerSelect, SelectFuture, SelectHints, SelectKey, SelectResult, Storage,
+    StorageSeries,
 };
 pub use value::{
     is_stale_nan, stale_nan, Labels, Matrix, Metric, Point, Sample, Series, Value, Vector,
@@ -283,7 +283,7 @@ impl Engine {
     }
 
     /// [`Engine::exec_inline`] as a plain function, for a storage whose
-    /// selects answer at once (such as [`OneSeries`]): usable on a thread
+    /// selects answer at once (such as [`PerSelect`]): usable on a thread
     /// with no executor. A storage that would wait is an internal error,
     /// not a hang.
     pub fn exec_ready(

@@ -191,135 +191,6 @@ impl Storage for MemoryStorage {
     }
 }
 
-/// One series for a query with one selector (the series-by-series path):
-/// its only select hands the samples over, trimmed to the hinted window,
-/// without copying them. A second select is an internal error rather than
-/// a silently empty answer.
-#[derive(Debug)]
-pub struct OneSeries {
-    series: RefCell<Option<StorageSeries>>,
-}
-
-impl OneSeries {
-    /// A storage of this series (labels sorted here, samples in time order).
-    pub fn new(mut series: StorageSeries) -> OneSeries {
-        crate::labels::sort(&mut series.labels);
-        OneSeries {
-            series: RefCell::new(Some(series)),
-        }
-    }
-
-    fn select_now(
-        &self,
-        hints: &SelectHints,
-        matchers: &[Matcher],
-    ) -> Result<SelectResult, PromqlError> {
-        let Some(mut s) = self.series.borrow_mut().take() else {
-            return Err(PromqlError::internal(
-                "a one-series storage was selected twice",
-            ));
-        };
-        if !matches_all(matchers, &s.labels) {
-            return Ok(SelectResult::default());
-        }
-        let hi = s.samples.partition_point(|p| p.t <= hints.end);
-        s.samples.truncate(hi);
-        let lo = s.samples.partition_point(|p| p.t < hints.start);
-        s.samples.drain(..lo);
-        let series = if s.samples.is_empty() {
-            Vec::new()
-        } else {
-            vec![s]
-        };
-        Ok(SelectResult {
-            keep_order: false,
-            series,
-            warnings: Vec::new(),
-        })
-    }
-}
-
-impl Storage for OneSeries {
-    fn select<'a>(&'a self, hints: &'a SelectHints, matchers: &'a [Matcher]) -> SelectFuture<'a> {
-        let r = self.select_now(hints, matchers);
-        Box::pin(async move { r })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::labels::MatchKind;
-    use crate::proto::thanos::Label;
-    use futures_lite::future::block_on;
-
-    fn series() -> StorageSeries {
-        StorageSeries {
-            labels: vec![Label {
-                name: "__name__".into(),
-                value: "up".into(),
-            }],
-            samples: (0..10)
-                .map(|i| Point {
-                    t: i * 10,
-                    v: i as f64,
-                })
-                .collect(),
-        }
-    }
-
-    fn hints(start: i64, end: i64) -> SelectHints {
-        SelectHints {
-            start,
-            end,
-            ..SelectHints::default()
-        }
-    }
-
-    #[test]
-    fn one_series_is_trimmed_to_the_window_and_selected_once() {
-        let st = OneSeries::new(series());
-        let m = [Matcher::new(MatchKind::Eq, "__name__", "up").unwrap()];
-        let r = block_on(st.select(&hints(15, 40), &m)).unwrap();
-        let ts: Vec<i64> = r.series[0].samples.iter().map(|p| p.t).collect();
-        assert_eq!(ts, vec![20, 30, 40]);
-        // The same window from MemoryStorage, which copies.
-        let mut mem = MemoryStorage::new();
-        let s = series();
-        mem.append(s.labels, &s.samples);
-        assert_eq!(block_on(mem.select(&hints(15, 40), &m)).unwrap(), r);
-        assert!(block_on(st.select(&hints(15, 40), &m)).is_err());
-    }
-
-    #[test]
-    fn one_series_not_matching_or_outside_the_window_is_empty() {
-        let other = [Matcher::new(MatchKind::Eq, "__name__", "down").unwrap()];
-        let st = OneSeries::new(series());
-        assert!(block_on(st.select(&hints(0, 100), &other))
-            .unwrap()
-            .series
-            .is_empty());
-        let st = OneSeries::new(series());
-        assert!(block_on(st.select(&hints(200, 300), &[]))
-            .unwrap()
-            .series
-            .is_empty());
-    }
-
-    #[test]
-    fn append_keeps_time_order_and_replaces_equal_timestamps() {
-        let mut mem = MemoryStorage::new();
-        let l = series().labels;
-        let p = |t, v| Point { t, v };
-        mem.append(l.clone(), &[p(10, 1.0), p(30, 3.0)]);
-        mem.append(l.clone(), &[p(20, 2.0), p(30, 4.0), p(40, 5.0)]);
-        assert_eq!(
-            mem.series()[0].samples,
-            vec![p(10, 1.0), p(20, 2.0), p(30, 4.0), p(40, 5.0)]
-        );
-    }
-}
-
 /// The select a [`PerSelect`] series answers: its hints and matchers.
 #[derive(Debug, Clone)]
 pub struct SelectKey {
@@ -404,5 +275,96 @@ impl Storage for PerSelect<'_> {
     fn select<'b>(&'b self, hints: &'b SelectHints, matchers: &'b [Matcher]) -> SelectFuture<'b> {
         let r = self.select_now(hints, matchers);
         Box::pin(async move { r })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::MatchKind;
+    use crate::proto::thanos::Label;
+    use futures_lite::future::block_on;
+
+    fn series() -> StorageSeries {
+        StorageSeries {
+            labels: vec![Label {
+                name: "__name__".into(),
+                value: "up".into(),
+            }],
+            samples: (0..10)
+                .map(|i| Point {
+                    t: i * 10,
+                    v: i as f64,
+                })
+                .collect(),
+        }
+    }
+
+    fn hints(start: i64, end: i64) -> SelectHints {
+        SelectHints {
+            start,
+            end,
+            ..SelectHints::default()
+        }
+    }
+
+    fn key(start: i64, end: i64, name: &str) -> SelectKey {
+        SelectKey {
+            hints: hints(start, end),
+            matchers: vec![Matcher::new(MatchKind::Eq, "__name__", name).unwrap()],
+        }
+    }
+
+    #[test]
+    fn per_select_series_is_trimmed_to_the_window_and_selected_once() {
+        let keys = [key(15, 40, "up")];
+        let st = PerSelect::new(&keys, vec![Some(series())]);
+        let m = &keys[0].matchers;
+        let r = block_on(st.select(&hints(15, 40), m)).unwrap();
+        let ts: Vec<i64> = r.series[0].samples.iter().map(|p| p.t).collect();
+        assert_eq!(ts, vec![20, 30, 40]);
+        // The same window from MemoryStorage, which copies.
+        let mut mem = MemoryStorage::new();
+        let s = series();
+        mem.append(s.labels, &s.samples);
+        assert_eq!(block_on(mem.select(&hints(15, 40), m)).unwrap(), r);
+        // Asked twice, or for a select it does not hold: an error.
+        assert!(block_on(st.select(&hints(15, 40), m)).is_err());
+        let st = PerSelect::new(&keys, vec![Some(series())]);
+        assert!(block_on(st.select(&hints(0, 40), m)).is_err());
+    }
+
+    #[test]
+    fn per_select_answers_each_select_with_its_own_series() {
+        // `x / x`: two selects alike take the two series in turn.
+        let keys = [key(0, 100, "up"), key(0, 100, "up")];
+        let mut second = series();
+        second.samples.truncate(2);
+        let st = PerSelect::new(&keys, vec![Some(series()), Some(second)]);
+        let m = &keys[0].matchers;
+        let first = block_on(st.select(&hints(0, 100), m)).unwrap();
+        let second = block_on(st.select(&hints(0, 100), m)).unwrap();
+        assert_eq!(first.series[0].samples.len(), 10);
+        assert_eq!(second.series[0].samples.len(), 2);
+        // No samples in the window, or a series that does not match: empty.
+        let keys = [key(200, 300, "up"), key(0, 100, "down")];
+        let st = PerSelect::new(&keys, vec![Some(series()), Some(series())]);
+        let r = block_on(st.select(&hints(200, 300), &keys[0].matchers)).unwrap();
+        assert!(r.series.is_empty());
+        let r = block_on(st.select(&hints(0, 100), &keys[1].matchers)).unwrap();
+        assert!(r.series.is_empty());
+    }
+
+    #[test]
+    fn append_keeps_time_order_and_replaces_equal_timestamps() {
+        let mut mem = MemoryStorage::new();
+        let l = series().labels;
+        let p = |t, v| Point { t, v };
+        mem.append(l.clone(), &[p(10, 1.0), p(30, 3.0)]);
+        mem.append(l.clone(), &[p(20, 2.0), p(30, 4.0), p(40, 5.0)]);
+        assert_eq!(
+            mem.series()[0].samples,
+            vec![p(10, 1.0), p(20, 2.0), p(30, 4.0), p(40, 5.0)]
+        );
     }
 }

@@ -517,6 +517,20 @@ pub fn run_script(cmds: &[Command]) -> Vec<Outcome> {
 }
 
 /// Runs a parsed script against `store`; one outcome per eval.
+/// The samples of one `load` series: one every `interval_ms` from time 0,
+/// skipping the missing ones.
+pub fn load_points(interval_ms: i64, vals: &[Option<f64>]) -> Vec<Point> {
+    vals.iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            v.map(|v| Point {
+                t: i as i64 * interval_ms,
+                v,
+            })
+        })
+        .collect()
+}
+
 pub async fn run_script_on<S: ScriptStore>(cmds: &[Command], store: &mut S) -> Vec<Outcome> {
     let engine = Engine::new(EngineOptions {
         lookback_delta_ms: super::DEFAULT_LOOKBACK_DELTA_MS,
@@ -533,17 +547,7 @@ pub async fn run_script_on<S: ScriptStore>(cmds: &[Command], store: &mut S) -> V
                 series,
             } => {
                 for (labels, vals) in series {
-                    let samples: Vec<Point> = vals
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| {
-                            v.map(|v| Point {
-                                t: i as i64 * interval_ms,
-                                v,
-                            })
-                        })
-                        .collect();
-                    store.append(labels.clone(), &samples);
+                    store.append(labels.clone(), &load_points(*interval_ms, vals));
                 }
             }
             Command::Eval(e) => {

@@ -17,7 +17,7 @@ use sluice::endpoint::Pool;
 use sluice::fanout::{Budget, Partial};
 use sluice::labels::Matcher;
 use sluice::promql::test_script::{
-    parse_script, run_script_on, testdata_dir, ScriptStore, SCRIPT_FILES,
+    load_points, parse_script, run_script_on, testdata_dir, ScriptStore, SCRIPT_FILES,
 };
 use sluice::promql::{MemoryStorage, Point, SelectFuture, SelectHints, Storage};
 use sluice::querier::Querier;
@@ -73,17 +73,8 @@ impl ScriptStore for GrpcStore {
             if !self.dirty && self.shard.is_some() {
                 return Ok(());
             }
-            let series = self
-                .table
-                .series()
-                .iter()
-                .map(|s| FakeSeries {
-                    labels: s.labels.clone(),
-                    samples: s.samples.iter().map(|p| (p.t, p.v)).collect(),
-                })
-                .collect();
             let store = FakeStore::new(Table {
-                series,
+                series: fake_series(&self.table),
                 ..Default::default()
             })?;
             let addr = testkit::serve_store(store)?;
@@ -213,17 +204,7 @@ fn prometheus_test_scripts_streamed_as_whole() {
                         series,
                     } => {
                         for (labels, vals) in series {
-                            let samples: Vec<Point> = vals
-                                .iter()
-                                .enumerate()
-                                .filter_map(|(i, v)| {
-                                    v.map(|v| Point {
-                                        t: i as i64 * interval_ms,
-                                        v,
-                                    })
-                                })
-                                .collect();
-                            table.append(labels.clone(), &samples);
+                            table.append(labels.clone(), &load_points(*interval_ms, vals));
                         }
                         http = None;
                     }
@@ -296,6 +277,18 @@ fn prometheus_test_scripts_streamed_as_whole() {
     assert!(compared > 300, "only {compared} streamed queries compared");
 }
 
+/// What a fake store serves for the loaded series.
+fn fake_series(table: &MemoryStorage) -> Vec<FakeSeries> {
+    table
+        .series()
+        .iter()
+        .map(|s| FakeSeries {
+            labels: s.labels.clone(),
+            samples: s.samples.iter().map(|p| (p.t, p.v)).collect(),
+        })
+        .collect()
+}
+
 fn seconds(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
@@ -303,16 +296,8 @@ fn seconds(ms: i64) -> String {
 /// A fake store holding `table` and a querier over it; the querier's HTTP
 /// address.
 async fn serve(table: &MemoryStorage) -> std::net::SocketAddr {
-    let series = table
-        .series()
-        .iter()
-        .map(|s| FakeSeries {
-            labels: s.labels.clone(),
-            samples: s.samples.iter().map(|p| (p.t, p.v)).collect(),
-        })
-        .collect();
     let store = FakeStore::new(Table {
-        series,
+        series: fake_series(table),
         ..Default::default()
     })
     .unwrap();

@@ -13,6 +13,15 @@ fn json_body(body: &[u8]) -> Value {
         .unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
 
+/// `sluice_query_streamed_total`: queries evaluated series by series.
+fn streamed_count(c: &Cluster) -> u64 {
+    let m = c.get("/metrics").unwrap().text();
+    m.lines()
+        .find_map(|l| l.strip_prefix("sluice_query_streamed_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
 fn get(c: &Cluster, path: &str) -> (u16, Value) {
     let r = c.get(path).unwrap();
     (r.status, json_body(&r.body))
@@ -264,10 +273,8 @@ fn invalid_chunks_fail_the_query_not_the_querier() {
     assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1, "{v}");
 }
 
-#[test]
-fn a_heavy_query_does_not_hold_up_others_on_its_shard() {
-    // The cluster runs on one executor: without moving evaluation off the
-    // shard, the small query would wait for the heavy one.
+/// `m` (see [`replica`]) and 2000 series `h{i}`, enough for a heavy query.
+fn heavy_cluster() -> Cluster {
     let series: Vec<FakeSeries> = (0..2000)
         .map(|i| FakeSeries {
             labels: ls(&[("__name__", "h"), ("i", &i.to_string())]),
@@ -276,7 +283,14 @@ fn a_heavy_query_does_not_hold_up_others_on_its_shard() {
         .collect();
     let mut small = replica("a", (100, 200));
     small.series.extend(series);
-    let c = Cluster::start(vec![small], ClusterOptions::default()).unwrap();
+    Cluster::start(vec![small], ClusterOptions::default()).unwrap()
+}
+
+#[test]
+fn a_heavy_query_does_not_hold_up_others_on_its_shard() {
+    // The cluster runs on one executor: without moving evaluation off the
+    // shard, the small query would wait for the heavy one.
+    let c = heavy_cluster();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (http, done2) = (c.http, done.clone());
     let heavy = std::thread::spawn(move || {
@@ -338,13 +352,6 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         ..Default::default()
     };
     let c = Cluster::start(vec![a, b], opts).unwrap();
-    let streamed_count = |c: &Cluster| -> u64 {
-        let m = c.get("/metrics").unwrap().text();
-        m.lines()
-            .find_map(|l| l.strip_prefix("sluice_query_streamed_total "))
-            .and_then(|v| v.parse().ok())
-            .unwrap()
-    };
     let queries = [
         "m",
         "c",
@@ -465,15 +472,7 @@ fn series_by_series_evaluation_gives_the_same_answers() {
 /// envelope, streamed or whole, and the querier goes on serving.
 #[test]
 fn a_query_past_its_timeout_gets_503_and_the_querier_goes_on() {
-    let series: Vec<FakeSeries> = (0..2000)
-        .map(|i| FakeSeries {
-            labels: ls(&[("__name__", "h"), ("i", &i.to_string())]),
-            samples: (0..=40).map(|k| (k * 15_000, k as f64)).collect(),
-        })
-        .collect();
-    let mut small = replica("a", (100, 200));
-    small.series.extend(series);
-    let c = Cluster::start(vec![small], ClusterOptions::default()).unwrap();
+    let c = heavy_cluster();
     // A subquery at 1 s resolution over 2000 series for 600 steps: seconds
     // of work at least, against a timeout of 200 ms.
     let heavy =
@@ -514,13 +513,6 @@ fn outer_expressions_over_streamed_groups_answer_as_whole() {
         ClusterOptions::default(),
     )
     .unwrap();
-    let streamed_count = |c: &Cluster| -> u64 {
-        let m = c.get("/metrics").unwrap().text();
-        m.lines()
-            .find_map(|l| l.strip_prefix("sluice_query_streamed_total "))
-            .and_then(|v| v.parse().ok())
-            .unwrap()
-    };
     for (q, status) in [
         ("sum by (job) (x) * 2", 200),
         ("sum by (job) (x) or sum by (job) (y)", 200),
