@@ -188,11 +188,11 @@ async fn run(
             match streamed {
                 super::stream::Streamed::Done => return Ok(()),
                 // Nothing sent yet: the whole-query engine answers instead.
-                super::stream::Streamed::OutOfOrder if w.restart() => {}
-                super::stream::Streamed::OutOfOrder => {
+                super::stream::Streamed::Whole(_) if w.restart() => {}
+                super::stream::Streamed::Whole(why) => {
                     return Err(ApiError::new(
                         ErrorType::Execution,
-                        super::stream::OUT_OF_ORDER,
+                        format!("{why}; ask again with stream=false"),
                     ))
                 }
             }

@@ -106,8 +106,16 @@ fn one_metric(vs: &promql_parser::parser::VectorSelector) -> bool {
 /// between the variants costs nothing.)
 #[allow(clippy::large_enum_variant)]
 pub enum Plan {
-    /// Every output series comes from one input series.
-    Series { type_name: &'static str },
+    /// Every output series comes from one input series (or one tuple of
+    /// matching series).
+    Series {
+        type_name: &'static str,
+        /// `lhs op on (labels) group_left (...) rhs`: the `on` labels. The
+        /// right-hand side is read and held first, then the left-hand side
+        /// is streamed, each series evaluated with the right-hand series of
+        /// its match group.
+        lookup: Option<Vec<String>>,
+    },
     /// One or more aggregations `sum|min|max|avg|count|group [by|without
     /// (...)] (<inner>)` whose inner expressions are per-series: the inner
     /// result of each input series is folded into its group at once, so
@@ -225,6 +233,108 @@ fn one_series(e: &Expr) -> bool {
         }
         _ => false,
     }
+}
+
+/// The `on` labels of `lhs op on (labels) group_left (extra) rhs` where each
+/// side is a [`one_series`] expression of one selector, the operator is
+/// arithmetic or a comparison, and neither label list names `__name__` or
+/// copies a matching label (so the outputs of two left-hand series can only
+/// collide through the copied labels, which is checked as they are
+/// written).
+fn lookup_join(e: &Expr) -> Option<Vec<String>> {
+    use promql_parser::parser::ast::VectorMatchCardinality;
+    let Expr::Binary(b) = e else {
+        return None;
+    };
+    let m = b.modifier.as_ref()?;
+    let VectorMatchCardinality::ManyToOne(extra) = &m.card else {
+        return None;
+    };
+    let Some(LabelModifier::Include(on)) = &m.matching else {
+        return None;
+    };
+    let named = |l: &String| l == crate::labels::METRIC_NAME;
+    if b.op.is_set_operator()
+        || m.fill_values.lhs.is_some()
+        || m.fill_values.rhs.is_some()
+        || on.labels.iter().any(named)
+        || extra.labels.iter().any(named)
+        || extra.labels.iter().any(|l| on.labels.contains(l))
+        || !(one_series(&b.lhs) && selectors(&b.lhs) == 1)
+        || !(one_series(&b.rhs) && selectors(&b.rhs) == 1)
+    {
+        return None;
+    }
+    let mut on = on.labels.clone();
+    on.sort();
+    Some(on)
+}
+
+/// How many selectors an expression reads.
+fn selectors(e: &Expr) -> usize {
+    match e {
+        Expr::VectorSelector(_) | Expr::MatrixSelector(_) => 1,
+        Expr::Paren(p) => selectors(&p.expr),
+        Expr::Unary(u) => selectors(&u.expr),
+        Expr::Subquery(s) => selectors(&s.expr),
+        Expr::Binary(b) => selectors(&b.lhs) + selectors(&b.rhs),
+        Expr::Call(c) => c.args.args.iter().map(|a| selectors(a)).sum(),
+        Expr::Aggregate(a) => selectors(&a.expr) + a.param.as_deref().map_or(0, selectors),
+        _ => 0,
+    }
+}
+
+/// The right-hand side of a `group_left` join, held whole: its series by
+/// the values of the `on` labels (Prometheus's match groups).
+struct Lookup {
+    on: Vec<String>,
+    table: HashMap<Vec<String>, crate::promql::StorageSeries>,
+}
+
+/// The values of the `on` labels ("" where absent, as Prometheus).
+fn match_group(labels: &[thanos::Label], on: &[String]) -> Vec<String> {
+    on.iter()
+        .map(|n| crate::labels::get(labels, n).to_string())
+        .collect()
+}
+
+/// Reads and decodes the right-hand side of a `group_left` join; `None`
+/// when it is not one series per match group, or holds more than `max`
+/// samples (the whole-query engine then answers, with Prometheus's error
+/// or answer).
+async fn hold_rhs(
+    querier: &Querier<'_>,
+    select: &(crate::promql::SelectHints, Vec<crate::labels::Matcher>),
+    on: &[String],
+    max: usize,
+) -> Result<Option<(Lookup, Vec<String>)>, ApiError> {
+    let err = |e| super::query::promql_error(expanding(e));
+    let mut cursor = querier.open(&select.0, &select.1).await.map_err(err)?;
+    let decoder = cursor.decoder();
+    let mut batches = Batches::new(move |batch: Vec<thanos::Series>| {
+        let mut out = Vec::with_capacity(batch.len());
+        for s in batch {
+            out.extend(decoder.decode(s)?);
+        }
+        Ok::<_, PromqlError>(out)
+    });
+    let (mut table, mut held) = (HashMap::default(), 0usize);
+    while let Some(decoded) = batches.step(&mut cursor).await {
+        for s in decoded.map_err(err)?.map_err(err)? {
+            held += s.samples.len();
+            if max > 0 && held > max {
+                return Ok(None);
+            }
+            if table.insert(match_group(&s.labels, on), s).is_some() {
+                return Ok(None);
+            }
+        }
+    }
+    let lookup = Lookup {
+        on: on.to_vec(),
+        table,
+    };
+    Ok(Some((lookup, cursor.warnings())))
 }
 
 /// Whether a binary operator between two vectors matches them one-to-one
@@ -430,6 +540,13 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
             } else {
                 "matrix"
             },
+            lookup: None,
+        });
+    }
+    if let Some(on) = lookup_join(e) {
+        return Some(Plan::Series {
+            type_name: if instant { "vector" } else { "matrix" },
+            lookup: Some(on),
         });
     }
     let mut aggs = Vec::new();
@@ -452,16 +569,25 @@ fn expanding(e: PromqlError) -> PromqlError {
 pub enum Streamed {
     /// The answer is written.
     Done,
-    /// A range answer would have left Prometheus's order (sorted by
-    /// labels): the input comes sorted with the metric name, and some
-    /// label name sorts before `__name__` (an upper-case one), so dropping
-    /// the name reorders the output. What was written is not a complete
-    /// answer.
-    OutOfOrder,
+    /// Only the whole-query engine can give Prometheus's answer, for the
+    /// reason given; what was written (if anything) is not an answer.
+    Whole(&'static str),
 }
 
-/// The error for [`Streamed::OutOfOrder`] once part of the answer was sent.
-pub const OUT_OF_ORDER: &str = "the series-by-series answer would not be sorted as Prometheus sorts it (a label name sorts before __name__); ask again with stream=false";
+/// A range answer would leave Prometheus's order (sorted by labels): the
+/// input comes sorted with the metric name, and some label name sorts
+/// before `__name__` (an upper-case one), so dropping the name reorders
+/// the output.
+pub const OUT_OF_ORDER: &str =
+    "the series-by-series answer would not be sorted as Prometheus sorts it (a label name sorts before __name__)";
+/// Two series of a `group_left` join give the same output labels, which
+/// Prometheus either merges or refuses, step by step.
+pub const COLLISION: &str =
+    "two series of the series-by-series group_left join give the same labels";
+/// The right-hand side of a `group_left` join has two series for one
+/// match group, or more samples than `--query.max-samples`.
+pub const RHS: &str =
+    "the right-hand side of the group_left join is not one series per match group";
 
 /// Evaluates `q` series by series into `w` (see the module doc).
 ///
@@ -495,8 +621,24 @@ pub async fn run(
         querier.set_query_window(mint, maxt);
     }
     match plan {
-        Plan::Series { type_name } => {
-            let (mut cursor, mut pipe) = open(engine, querier, q, range, opts, true).await?;
+        Plan::Series { type_name, lookup } => {
+            let (lookup, rhs_warnings) = match lookup {
+                None => (None, Vec::new()),
+                Some(on) => {
+                    let Some(rhs) = selects.get(1) else {
+                        return Err(ApiError::internal(
+                            "a group_left join without its right side",
+                        ));
+                    };
+                    match hold_rhs(querier, rhs, on, max_points).await? {
+                        Some((l, warnings)) => (Some(std::sync::Arc::new(l)), warnings),
+                        None => return Ok(Streamed::Whole(RHS)),
+                    }
+                }
+            };
+            let (mut cursor, mut pipe) =
+                open(engine, querier, q, range, opts, true, lookup).await?;
+            let mut outputs: rustc_hash::FxHashSet<u64> = Default::default();
             super::query::open_result(w, type_name);
             w.buf().push(b'[');
             let (mut first, mut points) = (true, 0usize);
@@ -506,10 +648,16 @@ pub async fn run(
                     bytes,
                     points: n,
                     order,
+                    labels,
                 } = done?
                 else {
                     return Err(ApiError::internal("a streamed batch gave no JSON"));
                 };
+                for h in labels {
+                    if !outputs.insert(h) {
+                        return Ok(Streamed::Whole(COLLISION));
+                    }
+                }
                 if let Some(order) = order {
                     let follows = match (&last, &order) {
                         (Some(prev), Order::Sorted { first, .. }) => {
@@ -519,7 +667,7 @@ pub async fn run(
                         (_, Order::Unsorted) => false,
                     };
                     if !follows {
-                        return Ok(Streamed::OutOfOrder);
+                        return Ok(Streamed::Whole(OUT_OF_ORDER));
                     }
                     if let Order::Sorted { last: l, .. } = order {
                         last = Some(l);
@@ -540,7 +688,9 @@ pub async fn run(
                     .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
             }
             w.buf().push(b']');
-            super::query::close_result(w, &cursor.warnings());
+            let mut warnings = cursor.warnings();
+            warnings.extend(rhs_warnings);
+            super::query::close_result(w, &warnings);
             Ok(Streamed::Done)
         }
         Plan::Aggregate { aggs, outer } => {
@@ -588,6 +738,7 @@ async fn open(
     range: QueryRange,
     opts: &QueryOpts,
     json: bool,
+    lookup: Option<std::sync::Arc<Lookup>>,
 ) -> Result<(Join, Pipeline), ApiError> {
     let err = super::query::promql_error;
     let selects = engine.plan_selects(q, range, opts).map_err(err)?;
@@ -596,10 +747,14 @@ async fn open(
             "a streamed expression without a selector",
         ));
     }
-    // Each cursor reads over the query's span, set by `run`.
+    // Each cursor reads over the query's span, set by `run`. A
+    // `group_left` join streams its left side only (its right side is
+    // held in `lookup`).
+    let streamed = if lookup.is_some() { 1 } else { selects.len() };
     let cursors = futures_util::future::try_join_all(
         selects
             .iter()
+            .take(streamed)
             .map(|(hints, matchers)| querier.open(hints, matchers)),
     )
     .await
@@ -617,6 +772,7 @@ async fn open(
             .collect(),
         json,
         deadline: querier.deadline,
+        lookup,
     };
     let mut pipe = Batches::new(move |batch| work.run(batch));
     if let QueryRange::Range {
@@ -643,7 +799,8 @@ async fn fold(
     opts: &QueryOpts,
     max_points: usize,
 ) -> Result<(Groups, Vec<String>), ApiError> {
-    let (mut cursor, mut pipe) = open(engine, querier, &agg.inner, range, opts, false).await?;
+    let (mut cursor, mut pipe) =
+        open(engine, querier, &agg.inner, range, opts, false, None).await?;
     let mut groups = Groups::new(
         agg.op,
         agg.by,
@@ -684,6 +841,8 @@ struct Work {
     /// timed out (its answer no longer awaited) stops at the next series,
     /// and no series' evaluation runs past it.
     deadline: std::time::Instant,
+    /// A `group_left` join's right-hand side.
+    lookup: Option<std::sync::Arc<Lookup>>,
 }
 
 /// The label order of a batch's output series (range answers only).
@@ -705,6 +864,9 @@ enum Done {
         bytes: Vec<u8>,
         points: usize,
         order: Option<Order>,
+        /// `group_left` joins: a hash of each output series' labels, to
+        /// find two that are the same.
+        labels: Vec<u64>,
     },
     /// Each series' value.
     Values(Vec<Value>),
@@ -715,6 +877,7 @@ impl Work {
     fn run(&self, batch: Vec<Vec<thanos::Series>>) -> Result<Done, ApiError> {
         let err = super::query::promql_error;
         let (mut bytes, mut points, mut values) = (Vec::new(), 0, Vec::new());
+        let mut hashes = Vec::new();
         let ranged = matches!(self.range, QueryRange::Range { .. });
         let (mut span, mut sorted): (Option<(crate::promql::Metric, crate::promql::Metric)>, bool) =
             (None, true);
@@ -725,6 +888,16 @@ impl Work {
             }
             if series.iter().all(Option::is_none) {
                 continue;
+            }
+            if let Some(lookup) = &self.lookup {
+                let Some(Some(lhs)) = series.first() else {
+                    continue;
+                };
+                let Some(rhs) = lookup.table.get(&match_group(&lhs.labels, &lookup.on)) else {
+                    // No match group: no output.
+                    continue;
+                };
+                series.push(Some(rhs.clone()));
             }
             let left = self
                 .deadline
@@ -746,6 +919,9 @@ impl Work {
                 .value;
             if self.json {
                 points += write_items(&mut bytes, &value)?;
+                if self.lookup.is_some() {
+                    label_hashes(&value, &mut hashes);
+                }
                 if let (true, Value::Matrix(m)) = (ranged, &value) {
                     for s in m {
                         span = Some(match span.take() {
@@ -771,6 +947,7 @@ impl Work {
                 bytes,
                 points,
                 order,
+                labels: hashes,
             }
         } else {
             Done::Values(values)
@@ -880,6 +1057,25 @@ impl Storage for GroupStore {
                 warnings: Vec::new(),
             })
         })
+    }
+}
+
+/// Appends a hash of the labels of each series or sample of `value`.
+fn label_hashes(value: &Value, out: &mut Vec<u64>) {
+    let hash = |m: &crate::promql::Metric| {
+        let mut b = Vec::new();
+        for l in m.iter() {
+            b.extend_from_slice(l.name.as_bytes());
+            b.push(0xff);
+            b.extend_from_slice(l.value.as_bytes());
+            b.push(0xff);
+        }
+        xxhash_rust::xxh64::xxh64(&b, 0)
+    };
+    match value {
+        Value::Vector(v) => out.extend(v.iter().map(|s| hash(&s.metric))),
+        Value::Matrix(m) => out.extend(m.iter().map(|s| hash(&s.metric))),
+        _ => {}
     }
 }
 

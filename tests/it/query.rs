@@ -593,3 +593,71 @@ fn label_names_before_the_metric_name_keep_answers_whole() {
         }
     }
 }
+
+/// `group_left` joins (the info-metric join): the right side is held, the
+/// left side streamed; answers and errors as the whole-query engine, also
+/// where the right side has two series for a match group or two left
+/// series give the same output labels (the whole-query engine answers).
+#[test]
+fn group_left_joins_answer_as_whole() {
+    let s = |labels: &[(&str, &str)], f: i64| FakeSeries {
+        labels: ls(labels),
+        samples: (0..=40).map(|k| (k * 15_000, (k * f) as f64)).collect(),
+    };
+    let mut series = Vec::new();
+    for inst in ["a", "b", "c"] {
+        for cpu in ["0", "1"] {
+            series.push(s(&[("__name__", "x"), ("cpu", cpu), ("instance", inst)], 2));
+        }
+    }
+    // `c` has no info: its series give nothing.
+    for (inst, node) in [("a", "n1"), ("b", "n2")] {
+        series.push(s(
+            &[("__name__", "info"), ("instance", inst), ("nodename", node)],
+            0,
+        ));
+        series.push(s(
+            &[("__name__", "info_cpu"), ("cpu", "z"), ("instance", inst)],
+            0,
+        ));
+    }
+    series.push(s(&[("__name__", "dup"), ("instance", "a"), ("v", "1")], 1));
+    series.push(s(&[("__name__", "dup"), ("instance", "a"), ("v", "2")], 1));
+    let table = Table {
+        series,
+        ..Default::default()
+    };
+    let c = Cluster::start(vec![table], ClusterOptions::default()).unwrap();
+    for (q, status, outputs) in [
+        ("x * on (instance) group_left (nodename) info", 200, 4),
+        (
+            "rate(x[1m]) + on (instance) group_left (nodename) (info + 1)",
+            200,
+            4,
+        ),
+        ("x > on (instance) group_left info", 200, 4),
+        ("x * on (instance) group_left dup", 422, 0),
+        ("x * on (instance) group_left (cpu) info_cpu", 422, 0),
+    ] {
+        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        for path in [
+            format!("/api/v1/query?query={enc}&time=300"),
+            format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
+        ] {
+            let before = streamed_count(&c);
+            let streamed = c.get(&path).unwrap();
+            assert_eq!(streamed_count(&c) - before, 1, "{path}: not streamed");
+            let whole = c.get(&format!("{path}&stream=false")).unwrap();
+            assert_eq!(streamed.status, status, "{path}: {}", streamed.text());
+            assert_eq!(streamed.text(), whole.text(), "{path}");
+            if status == 200 {
+                let v = json_body(&streamed.body);
+                assert_eq!(
+                    v["data"]["result"].as_array().unwrap().len(),
+                    outputs,
+                    "{path}: {v}"
+                );
+            }
+        }
+    }
+}
