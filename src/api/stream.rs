@@ -139,6 +139,8 @@ pub struct Agg {
     labels: Vec<String>,
     /// count_values's label.
     value_label: Option<String>,
+    /// The inner expression is a `group_left` join: its `on` labels.
+    lookup: Option<Vec<String>>,
 }
 
 /// Functions allowed around a streamed aggregation besides the per-series
@@ -413,9 +415,10 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         AggOp::Topk(_) | AggOp::Bottomk(_) | AggOp::Quantile(_) | AggOp::CountValues
     );
     let inner = unparen(&agg.expr);
+    let lookup = lookup_join(inner);
     if (agg.param.is_some() && !takes_param)
         || matches!(inner, Expr::MatrixSelector(_))
-        || !per_series(inner, instant)
+        || !(per_series(inner, instant) || lookup.is_some())
     {
         return None;
     }
@@ -430,6 +433,7 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         by,
         labels,
         value_label,
+        lookup,
     })
 }
 
@@ -700,7 +704,14 @@ pub async fn run(
             let folds = aggs
                 .iter()
                 .map(|a| fold(engine, querier, a, range, opts, max_points));
-            let folded = futures_util::future::try_join_all(folds).await?;
+            let mut folded = Vec::with_capacity(aggs.len());
+            for f in futures_util::future::try_join_all(folds).await? {
+                match f {
+                    Ok(f) => folded.push(f),
+                    // Nothing is written before the groups are done.
+                    Err(why) => return Ok(Streamed::Whole(why)),
+                }
+            }
             let warnings: Vec<String> = folded.iter().flat_map(|(_, w)| w.clone()).collect();
             let value = match outer {
                 None => {
@@ -798,9 +809,27 @@ async fn fold(
     range: QueryRange,
     opts: &QueryOpts,
     max_points: usize,
-) -> Result<(Groups, Vec<String>), ApiError> {
+) -> Result<Result<(Groups, Vec<String>), &'static str>, ApiError> {
+    let (lookup, mut warnings) = match &agg.lookup {
+        None => (None, Vec::new()),
+        Some(on) => {
+            let selects = engine
+                .plan_selects(&agg.inner, range, opts)
+                .map_err(super::query::promql_error)?;
+            let Some(rhs) = selects.get(1) else {
+                return Err(ApiError::internal(
+                    "a group_left join without its right side",
+                ));
+            };
+            match hold_rhs(querier, rhs, on, max_points).await? {
+                Some((l, warnings)) => (Some(std::sync::Arc::new(l)), warnings),
+                None => return Ok(Err(RHS)),
+            }
+        }
+    };
     let (mut cursor, mut pipe) =
-        open(engine, querier, &agg.inner, range, opts, false, None).await?;
+        open(engine, querier, &agg.inner, range, opts, false, lookup).await?;
+    let mut outputs: rustc_hash::FxHashSet<u64> = Default::default();
     let mut groups = Groups::new(
         agg.op,
         agg.by,
@@ -809,9 +838,14 @@ async fn fold(
         agg.value_label.clone(),
     );
     while let Some(done) = next_done(&mut pipe, &mut cursor).await {
-        let Done::Values(values) = done? else {
+        let Done::Values { values, labels } = done? else {
             return Err(ApiError::internal("a streamed batch gave no values"));
         };
+        for h in labels {
+            if !outputs.insert(h) {
+                return Ok(Err(COLLISION));
+            }
+        }
         for value in &values {
             groups.add(value)?;
         }
@@ -819,8 +853,10 @@ async fn fold(
             return Err(super::query::promql_error(PromqlError::too_many_samples()));
         }
     }
-    let warnings = cursor.warnings();
-    Ok((groups, warnings))
+    // Selector order: the left side's stores, then the right side's.
+    let mut all = cursor.warnings();
+    all.append(&mut warnings);
+    Ok(Ok((groups, all)))
 }
 
 /// What a batch of merged series needs to be evaluated anywhere: owned,
@@ -868,8 +904,12 @@ enum Done {
         /// find two that are the same.
         labels: Vec<u64>,
     },
-    /// Each series' value.
-    Values(Vec<Value>),
+    /// Each series' value, and for `group_left` joins a hash of each
+    /// output series' labels.
+    Values {
+        values: Vec<Value>,
+        labels: Vec<u64>,
+    },
 }
 
 impl Work {
@@ -934,6 +974,9 @@ impl Work {
                     }
                 }
             } else {
+                if self.lookup.is_some() {
+                    label_hashes(&value, &mut hashes);
+                }
                 values.push(value);
             }
         }
@@ -950,7 +993,10 @@ impl Work {
                 labels: hashes,
             }
         } else {
-            Done::Values(values)
+            Done::Values {
+                values,
+                labels: hashes,
+            }
         })
     }
 }

@@ -638,6 +638,18 @@ fn group_left_joins_answer_as_whole() {
         ("x > on (instance) group_left info", 200, 4),
         ("x * on (instance) group_left dup", 422, 0),
         ("x * on (instance) group_left (cpu) info_cpu", 422, 0),
+        (
+            "sum by (nodename) (x * on (instance) group_left (nodename) info)",
+            200,
+            2,
+        ),
+        (
+            "count by (nodename, cpu) (rate(x[1m]) * on (instance) group_left (nodename) info) > 0",
+            200,
+            4,
+        ),
+        ("sum(x * on (instance) group_left dup)", 422, 0),
+        ("sum(x * on (instance) group_left (cpu) info_cpu)", 422, 0),
     ] {
         let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
         for path in [
