@@ -61,6 +61,13 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// Forgets what was charged (a query started over charges afresh).
+    pub fn reset(&self) {
+        self.series.set(0);
+        self.samples.set(0);
+        self.bytes.set(0);
+    }
+
     pub fn new(limits: Limits) -> Rc<Budget> {
         Rc::new(Budget {
             limits,

@@ -187,8 +187,9 @@ async fn run(
             })??;
             match streamed {
                 super::stream::Streamed::Done => return Ok(()),
-                // Nothing sent yet: the whole-query engine answers instead.
-                super::stream::Streamed::Whole(_) if w.restart() => {}
+                // Nothing sent yet: the whole-query engine answers instead,
+                // within the same deadline, its store limits charged afresh.
+                super::stream::Streamed::Whole(_) if w.restart() => querier.budget.reset(),
                 super::stream::Streamed::Whole(why) => {
                     return Err(ApiError::new(
                         ErrorType::Execution,

@@ -242,8 +242,11 @@ fn one_series(e: &Expr) -> bool {
 /// arithmetic or a comparison, and neither label list names `__name__` or
 /// copies a matching label (so the outputs of two left-hand series can only
 /// collide through the copied labels, which is checked as they are
-/// written).
-fn lookup_join(e: &Expr) -> Option<Vec<String>> {
+/// written). For a range query, every copied label must also sort after
+/// every `on` label: two left series of different match groups then first
+/// differ at a label that comes before the copied ones, so the copies
+/// cannot reorder the answer (which must be sorted).
+fn lookup_join(e: &Expr, instant: bool) -> Option<Vec<String>> {
     use promql_parser::parser::ast::VectorMatchCardinality;
     let Expr::Binary(b) = e else {
         return None;
@@ -262,6 +265,11 @@ fn lookup_join(e: &Expr) -> Option<Vec<String>> {
         || on.labels.iter().any(named)
         || extra.labels.iter().any(named)
         || extra.labels.iter().any(|l| on.labels.contains(l))
+        || (!instant
+            && extra
+                .labels
+                .iter()
+                .any(|x| on.labels.iter().any(|o| x.as_bytes() <= o.as_bytes())))
         || !(one_series(&b.lhs) && selectors(&b.lhs) == 1)
         || !(one_series(&b.rhs) && selectors(&b.rhs) == 1)
     {
@@ -415,7 +423,7 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         AggOp::Topk(_) | AggOp::Bottomk(_) | AggOp::Quantile(_) | AggOp::CountValues
     );
     let inner = unparen(&agg.expr);
-    let lookup = lookup_join(inner);
+    let lookup = lookup_join(inner, instant);
     if (agg.param.is_some() && !takes_param)
         || matches!(inner, Expr::MatrixSelector(_))
         || !(per_series(inner, instant) || lookup.is_some())
@@ -547,7 +555,7 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
             lookup: None,
         });
     }
-    if let Some(on) = lookup_join(e) {
+    if let Some(on) = lookup_join(e, instant) {
         return Some(Plan::Series {
             type_name: if instant { "vector" } else { "matrix" },
             lookup: Some(on),
@@ -704,14 +712,13 @@ pub async fn run(
             let folds = aggs
                 .iter()
                 .map(|a| fold(engine, querier, a, range, opts, max_points));
-            let mut folded = Vec::with_capacity(aggs.len());
-            for f in futures_util::future::try_join_all(folds).await? {
-                match f {
-                    Ok(f) => folded.push(f),
-                    // Nothing is written before the groups are done.
-                    Err(why) => return Ok(Streamed::Whole(why)),
-                }
-            }
+            // The first fold to fail or to need the whole-query engine ends
+            // the others (nothing is written before the groups are done).
+            let folded = match futures_util::future::try_join_all(folds).await {
+                Ok(folded) => folded,
+                Err(FoldEnd::Failed(e)) => return Err(e),
+                Err(FoldEnd::Whole(why)) => return Ok(Streamed::Whole(why)),
+            };
             let warnings: Vec<String> = folded.iter().flat_map(|(_, w)| w.clone()).collect();
             let value = match outer {
                 None => {
@@ -809,26 +816,31 @@ async fn fold(
     range: QueryRange,
     opts: &QueryOpts,
     max_points: usize,
-) -> Result<Result<(Groups, Vec<String>), &'static str>, ApiError> {
+) -> Result<(Groups, Vec<String>), FoldEnd> {
     let (lookup, mut warnings) = match &agg.lookup {
         None => (None, Vec::new()),
         Some(on) => {
             let selects = engine
                 .plan_selects(&agg.inner, range, opts)
-                .map_err(super::query::promql_error)?;
+                .map_err(super::query::promql_error)
+                .map_err(FoldEnd::Failed)?;
             let Some(rhs) = selects.get(1) else {
-                return Err(ApiError::internal(
+                return Err(FoldEnd::Failed(ApiError::internal(
                     "a group_left join without its right side",
-                ));
+                )));
             };
-            match hold_rhs(querier, rhs, on, max_points).await? {
+            match hold_rhs(querier, rhs, on, max_points)
+                .await
+                .map_err(FoldEnd::Failed)?
+            {
                 Some((l, warnings)) => (Some(std::sync::Arc::new(l)), warnings),
-                None => return Ok(Err(RHS)),
+                None => return Err(FoldEnd::Whole(RHS)),
             }
         }
     };
-    let (mut cursor, mut pipe) =
-        open(engine, querier, &agg.inner, range, opts, false, lookup).await?;
+    let (mut cursor, mut pipe) = open(engine, querier, &agg.inner, range, opts, false, lookup)
+        .await
+        .map_err(FoldEnd::Failed)?;
     let mut outputs: rustc_hash::FxHashSet<u64> = Default::default();
     let mut groups = Groups::new(
         agg.op,
@@ -838,25 +850,36 @@ async fn fold(
         agg.value_label.clone(),
     );
     while let Some(done) = next_done(&mut pipe, &mut cursor).await {
-        let Done::Values { values, labels } = done? else {
-            return Err(ApiError::internal("a streamed batch gave no values"));
+        let Done::Values { values, labels } = done.map_err(FoldEnd::Failed)? else {
+            return Err(FoldEnd::Failed(ApiError::internal(
+                "a streamed batch gave no values",
+            )));
         };
         for h in labels {
             if !outputs.insert(h) {
-                return Ok(Err(COLLISION));
+                return Err(FoldEnd::Whole(COLLISION));
             }
         }
         for value in &values {
-            groups.add(value)?;
+            groups.add(value).map_err(FoldEnd::Failed)?;
         }
         if max_points > 0 && groups.held() > max_points {
-            return Err(super::query::promql_error(PromqlError::too_many_samples()));
+            return Err(FoldEnd::Failed(super::query::promql_error(
+                PromqlError::too_many_samples(),
+            )));
         }
     }
     // Selector order: the left side's stores, then the right side's.
     let mut all = cursor.warnings();
     all.append(&mut warnings);
-    Ok(Ok((groups, all)))
+    Ok((groups, all))
+}
+
+/// Why a fold stopped early.
+enum FoldEnd {
+    Failed(ApiError),
+    /// Only the whole-query engine can answer (see [`Streamed::Whole`]).
+    Whole(&'static str),
 }
 
 /// What a batch of merged series needs to be evaluated anywhere: owned,

@@ -621,6 +621,16 @@ fn group_left_joins_answer_as_whole() {
             0,
         ));
     }
+    // `app` sorts before `instance`: copied, it would reorder a range
+    // answer (n1's instance `a` gets app z, `b` gets app y).
+    series.push(s(
+        &[("__name__", "info_app"), ("app", "z"), ("instance", "a")],
+        0,
+    ));
+    series.push(s(
+        &[("__name__", "info_app"), ("app", "y"), ("instance", "b")],
+        0,
+    ));
     series.push(s(&[("__name__", "dup"), ("instance", "a"), ("v", "1")], 1));
     series.push(s(&[("__name__", "dup"), ("instance", "a"), ("v", "2")], 1));
     let table = Table {
@@ -628,37 +638,70 @@ fn group_left_joins_answer_as_whole() {
         ..Default::default()
     };
     let c = Cluster::start(vec![table], ClusterOptions::default()).unwrap();
-    for (q, status, outputs) in [
-        ("x * on (instance) group_left (nodename) info", 200, 4),
+    // Instant: streamed; range: evaluated whole.
+    let q = "x * on (instance) group_left (app) info_app";
+    let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    for (path, streams) in [
+        (format!("/api/v1/query?query={enc}&time=300"), 1),
+        (
+            format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
+            0,
+        ),
+    ] {
+        let before = streamed_count(&c);
+        let streamed = c.get(&path).unwrap();
+        assert_eq!(streamed_count(&c) - before, streams, "{path}");
+        let whole = c.get(&format!("{path}&stream=false")).unwrap();
+        assert_eq!(streamed.status, 200, "{path}: {}", streamed.text());
+        assert_eq!(streamed.text(), whole.text(), "{path}");
+    }
+    // (query, status, outputs, streamed as a range query too)
+    for (q, status, outputs, ranged) in [
+        ("x * on (instance) group_left (nodename) info", 200, 4, true),
         (
             "rate(x[1m]) + on (instance) group_left (nodename) (info + 1)",
             200,
             4,
+            true,
         ),
-        ("x > on (instance) group_left info", 200, 4),
-        ("x * on (instance) group_left dup", 422, 0),
-        ("x * on (instance) group_left (cpu) info_cpu", 422, 0),
+        ("x > on (instance) group_left info", 200, 4, true),
+        ("x * on (instance) group_left dup", 422, 0, true),
+        ("x * on (instance) group_left (cpu) info_cpu", 422, 0, false),
         (
             "sum by (nodename) (x * on (instance) group_left (nodename) info)",
             200,
             2,
+            true,
         ),
         (
             "count by (nodename, cpu) (rate(x[1m]) * on (instance) group_left (nodename) info) > 0",
             200,
             4,
+            true,
         ),
-        ("sum(x * on (instance) group_left dup)", 422, 0),
-        ("sum(x * on (instance) group_left (cpu) info_cpu)", 422, 0),
+        ("sum(x * on (instance) group_left dup)", 422, 0, true),
+        (
+            "sum(x * on (instance) group_left (cpu) info_cpu)",
+            422,
+            0,
+            false,
+        ),
     ] {
         let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
-        for path in [
-            format!("/api/v1/query?query={enc}&time=300"),
-            format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
+        for (path, streams) in [
+            (format!("/api/v1/query?query={enc}&time=300"), true),
+            (
+                format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
+                ranged,
+            ),
         ] {
             let before = streamed_count(&c);
             let streamed = c.get(&path).unwrap();
-            assert_eq!(streamed_count(&c) - before, 1, "{path}: not streamed");
+            assert_eq!(
+                streamed_count(&c) - before,
+                streams as u64,
+                "{path}: streamed?"
+            );
             let whole = c.get(&format!("{path}&stream=false")).unwrap();
             assert_eq!(streamed.status, status, "{path}: {}", streamed.text());
             assert_eq!(streamed.text(), whole.text(), "{path}");
