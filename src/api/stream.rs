@@ -1,20 +1,30 @@
 //! Series-by-series evaluation for queries whose result series each
-//! depend on one input series: a selector (`up`, `up[5m]` at an instant),
-//! or a function that keeps series apart applied to one selector of one
-//! metric name (`rate(http_requests_total[5m])`, `abs(x)`,
-//! `quantile_over_time(0.9, x[1h])`). Such a query never needs the whole
-//! input: each merged, deduplicated series from the stores is evaluated by
-//! the same engine on its own and written to the client before the next is
-//! read, so memory holds one series, not the answer.
+//! depend on one input series, or on one tuple of matching series: a
+//! selector (`up`, `up[5m]` at an instant); an expression over one selector
+//! of one metric name that keeps series apart (`rate(x[5m]) * 8`,
+//! `quantile_over_time(0.9, x[1h])`, subqueries of such); such expressions
+//! joined one-to-one (`a / b`) or by `group_left` (the right side held);
+//! aggregations of them, folded as the series come; and an outer
+//! expression over those aggregations' groups. Such a query never needs
+//! the whole input: each merged, deduplicated series (or tuple) from the
+//! stores is evaluated by the same engine on its own, on a worker thread
+//! (`querier::Batches`), and written to the client or folded into its group
+//! in the stores' order, so memory holds the batches in flight and the
+//! groups, not the input or the answer.
 //!
 //! Why the answer is the same as evaluating everything at once: the
-//! output series of these shapes are computed from their own input only;
+//! output series of these shapes are computed from their own inputs only;
 //! the stores' merge yields input series sorted by labels, which is the
 //! order Prometheus returns (range queries sort by labels; instant vectors
-//! keep the selection order), and with one fixed metric name, dropping
-//! `__name__` keeps that order and cannot make two outputs collide.
+//! keep the selection order), and with one fixed metric name per selector,
+//! dropping `__name__` cannot make two outputs collide. Where the order or
+//! uniqueness could still break (a label name sorting before `__name__`, a
+//! `group_left` copy), it is checked as the answer is written, and the
+//! whole-query engine answers instead ([`Streamed::Whole`]).
 //! `--query.max-samples` counts the points written, which is what the
-//! whole-query evaluation would hold at its end.
+//! whole-query evaluation would hold at its end. Every streamed shape of
+//! Prometheus's test scripts is compared with the whole-query answer
+//! (`tests/it/promql_scripts.rs`).
 
 use std::sync::atomic::Ordering;
 
