@@ -186,7 +186,7 @@ pub enum AggOp {
     /// is taken at the end.
     Quantile(f64),
     /// `count_values("label", ...)`: groups by the value too (the label is
-    /// in [`Agg::value_label`]).
+    /// in the aggregation's `value_label`).
     CountValues,
 }
 

@@ -63,7 +63,7 @@ impl Sink {
     }
 
     /// Adds one message to the pending bytes, sending them once they reach
-    /// [`COALESCE_BYTES`]. The caller flushes before it waits for anything
+    /// `COALESCE_BYTES`. The caller flushes before it waits for anything
     /// (see [`Sink::ready_or_flush`]); the call's end flushes the rest.
     pub async fn buffer<M: Message>(&mut self, msg: &M) -> Result<(), Status> {
         self.frame_into_pending(msg);
