@@ -124,7 +124,7 @@ pub enum Plan {
         /// right-hand side is read and held first, then the left-hand side
         /// is streamed, each series evaluated with the right-hand series of
         /// its match group.
-        lookup: Option<Vec<String>>,
+        lookup: Option<Matching>,
     },
     /// One or more aggregations `sum|min|max|avg|count|group [by|without
     /// (...)] (<inner>)` whose inner expressions are per-series: the inner
@@ -149,8 +149,8 @@ pub struct Agg {
     labels: Vec<String>,
     /// count_values's label.
     value_label: Option<String>,
-    /// The inner expression is a `group_left` join: its `on` labels.
-    lookup: Option<Vec<String>>,
+    /// The inner expression is a join with the right side held.
+    lookup: Option<Matching>,
 }
 
 /// Functions allowed around a streamed aggregation besides the per-series
@@ -247,47 +247,67 @@ fn one_series(e: &Expr) -> bool {
     }
 }
 
-/// The `on` labels of `lhs op on (labels) group_left (extra) rhs` where each
-/// side is a [`one_series`] expression of one selector, the operator is
-/// arithmetic or a comparison, and neither label list names `__name__` or
-/// copies a matching label (so the outputs of two left-hand series can only
-/// collide through the copied labels, which is checked as they are
-/// written). For a range query, every copied label must also sort after
+/// How a join with its right side held matches the two sides: on the
+/// values of `labels`, or (`ignoring`) on all labels but those and the
+/// metric name.
+#[derive(Debug, Clone)]
+pub struct Matching {
+    labels: Vec<String>,
+    ignoring: bool,
+}
+
+/// The matching of a join that can be evaluated with its right side held:
+/// `lhs op on (labels) group_left (extra) rhs`, and, for an instant query,
+/// a one-to-one `lhs op on (labels) rhs` or `lhs op ignoring (labels) rhs`.
+/// Each side is a [`one_series`] expression of one selector, the operator
+/// is arithmetic or a comparison, and no label list names `__name__` or
+/// copies a matching label: the outputs of two left-hand series can then
+/// only collide within one match group, which is checked as they are
+/// written. For a range query, every copied label must also sort after
 /// every `on` label: two left series of different match groups then first
 /// differ at a label that comes before the copied ones, so the copies
-/// cannot reorder the answer (which must be sorted).
-fn lookup_join(e: &Expr, instant: bool) -> Option<Vec<String>> {
+/// cannot reorder the answer (which must be sorted). A one-to-one answer
+/// keeps only the `on` labels (or drops the ignored ones), which reorders
+/// a range answer: those are evaluated whole.
+fn lookup_join(e: &Expr, instant: bool) -> Option<Matching> {
     use promql_parser::parser::ast::VectorMatchCardinality;
     let Expr::Binary(b) = e else {
         return None;
     };
     let m = b.modifier.as_ref()?;
-    let VectorMatchCardinality::ManyToOne(extra) = &m.card else {
-        return None;
-    };
-    let Some(LabelModifier::Include(on)) = &m.matching else {
-        return None;
+    let (labels, ignoring, extra) = match (&m.card, &m.matching) {
+        (VectorMatchCardinality::ManyToOne(extra), Some(LabelModifier::Include(on))) => {
+            (on, false, extra.labels.as_slice())
+        }
+        (VectorMatchCardinality::OneToOne, Some(LabelModifier::Include(on))) if instant => {
+            (on, false, &[][..])
+        }
+        (VectorMatchCardinality::OneToOne, Some(LabelModifier::Exclude(ign)))
+            if instant && !ign.labels.is_empty() =>
+        {
+            (ign, true, &[][..])
+        }
+        _ => return None,
     };
     let named = |l: &String| l == crate::labels::METRIC_NAME;
     if b.op.is_set_operator()
         || m.fill_values.lhs.is_some()
         || m.fill_values.rhs.is_some()
-        || on.labels.iter().any(named)
-        || extra.labels.iter().any(named)
-        || extra.labels.iter().any(|l| on.labels.contains(l))
+        || labels.labels.iter().any(named)
+        || extra.iter().any(named)
+        || extra.iter().any(|l| labels.labels.contains(l))
         || (!instant
             && extra
-                .labels
                 .iter()
-                .any(|x| on.labels.iter().any(|o| x.as_bytes() <= o.as_bytes())))
+                .any(|x| labels.labels.iter().any(|o| x.as_bytes() <= o.as_bytes())))
         || !(one_series(&b.lhs) && selectors(&b.lhs) == 1)
         || !(one_series(&b.rhs) && selectors(&b.rhs) == 1)
     {
         return None;
     }
-    let mut on = on.labels.clone();
-    on.sort();
-    Some(on)
+    let mut labels = labels.labels.clone();
+    labels.sort();
+    Some(Matching { labels, ignoring })
 }
 
 /// How many selectors an expression reads.
@@ -307,14 +327,25 @@ fn selectors(e: &Expr) -> usize {
 /// The right-hand side of a `group_left` join, held whole: its series by
 /// the values of the `on` labels (Prometheus's match groups).
 struct Lookup {
-    on: Vec<String>,
+    matching: Matching,
     table: HashMap<Vec<String>, crate::promql::StorageSeries>,
 }
 
-/// The values of the `on` labels ("" where absent, as Prometheus).
-fn match_group(labels: &[thanos::Label], on: &[String]) -> Vec<String> {
-    on.iter()
-        .map(|n| crate::labels::get(labels, n).to_string())
+/// A series' match group: the values of the `on` labels ("" where absent,
+/// as Prometheus), or the names and values of all labels but the ignored
+/// ones and the metric name.
+fn match_group(labels: &[thanos::Label], m: &Matching) -> Vec<String> {
+    if !m.ignoring {
+        return m
+            .labels
+            .iter()
+            .map(|n| crate::labels::get(labels, n).to_string())
+            .collect();
+    }
+    labels
+        .iter()
+        .filter(|l| l.name != crate::labels::METRIC_NAME && !m.labels.contains(&l.name))
+        .flat_map(|l| [l.name.clone(), l.value.clone()])
         .collect()
 }
 
@@ -325,7 +356,7 @@ fn match_group(labels: &[thanos::Label], on: &[String]) -> Vec<String> {
 async fn hold_rhs(
     querier: &Querier<'_>,
     select: &(crate::promql::SelectHints, Vec<crate::labels::Matcher>),
-    on: &[String],
+    matching: &Matching,
     max: usize,
 ) -> Result<Option<(Lookup, Vec<String>)>, ApiError> {
     let err = |e| super::query::promql_error(expanding(e));
@@ -345,13 +376,13 @@ async fn hold_rhs(
             if max > 0 && held > max {
                 return Ok(None);
             }
-            if table.insert(match_group(&s.labels, on), s).is_some() {
+            if table.insert(match_group(&s.labels, matching), s).is_some() {
                 return Ok(None);
             }
         }
     }
     let lookup = Lookup {
-        on: on.to_vec(),
+        matching: matching.clone(),
         table,
     };
     Ok(Some((lookup, cursor.warnings())))
@@ -565,10 +596,10 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
             lookup: None,
         });
     }
-    if let Some(on) = lookup_join(e, instant) {
+    if let Some(matching) = lookup_join(e, instant) {
         return Some(Plan::Series {
             type_name: if instant { "vector" } else { "matrix" },
-            lookup: Some(on),
+            lookup: Some(matching),
         });
     }
     let mut aggs = Vec::new();
@@ -646,13 +677,13 @@ pub async fn run(
         Plan::Series { type_name, lookup } => {
             let (lookup, rhs_warnings) = match lookup {
                 None => (None, Vec::new()),
-                Some(on) => {
+                Some(matching) => {
                     let Some(rhs) = selects.get(1) else {
                         return Err(ApiError::internal(
                             "a group_left join without its right side",
                         ));
                     };
-                    match hold_rhs(querier, rhs, on, max_points).await? {
+                    match hold_rhs(querier, rhs, matching, max_points).await? {
                         Some((l, warnings)) => (Some(std::sync::Arc::new(l)), warnings),
                         None => return Ok(Streamed::Whole(RHS)),
                     }
@@ -829,7 +860,7 @@ async fn fold(
 ) -> Result<(Groups, Vec<String>), FoldEnd> {
     let (lookup, mut warnings) = match &agg.lookup {
         None => (None, Vec::new()),
-        Some(on) => {
+        Some(matching) => {
             let selects = engine
                 .plan_selects(&agg.inner, range, opts)
                 .map_err(super::query::promql_error)
@@ -839,7 +870,7 @@ async fn fold(
                     "a group_left join without its right side",
                 )));
             };
-            match hold_rhs(querier, rhs, on, max_points)
+            match hold_rhs(querier, rhs, matching, max_points)
                 .await
                 .map_err(FoldEnd::Failed)?
             {
@@ -966,7 +997,10 @@ impl Work {
                 let Some(Some(lhs)) = series.first() else {
                     continue;
                 };
-                let Some(rhs) = lookup.table.get(&match_group(&lhs.labels, &lookup.on)) else {
+                let Some(rhs) = lookup
+                    .table
+                    .get(&match_group(&lhs.labels, &lookup.matching))
+                else {
                     // No match group: no output.
                     continue;
                 };
