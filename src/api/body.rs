@@ -102,12 +102,14 @@ pub struct Head {
     pub body: Body,
     /// Warnings known at commit time (sets `Cache-Control: no-store`).
     pub has_warnings: bool,
+    /// How a query was evaluated (the `Sluice-Evaluation` header).
+    pub evaluation: Option<&'static str>,
 }
 
 /// The outcome a handler reports when it ends before committing.
 pub enum Outcome {
     Head(Head),
-    Error(ApiError),
+    Error(ApiError, Option<&'static str>),
 }
 
 /// Streams a handler's JSON output to the connection.
@@ -119,6 +121,10 @@ pub struct Writer {
     tx: Option<mpsc::Sender<Result<Bytes, Aborted>>>,
     /// Set by the handler when warnings exist; read at commit.
     pub has_warnings: bool,
+    /// Set by the query handlers: how the query is evaluated
+    /// (`series-by-series` or `whole`), sent as the `Sluice-Evaluation`
+    /// header; read at commit.
+    pub evaluation: Option<&'static str>,
 }
 
 impl Writer {
@@ -133,6 +139,7 @@ impl Writer {
                 head: Some(head),
                 tx: None,
                 has_warnings: false,
+                evaluation: None,
             },
             rx,
         )
@@ -183,6 +190,7 @@ impl Writer {
                 gzip,
                 body: Body::Stream(rx),
                 has_warnings: self.has_warnings,
+                evaluation: self.evaluation,
             }));
         }
     }
@@ -223,6 +231,7 @@ impl Writer {
                     gzip,
                     body: Body::full(body),
                     has_warnings: self.has_warnings,
+                    evaluation: self.evaluation,
                 }));
             }
             return Ok(());
@@ -239,7 +248,7 @@ impl Writer {
     /// otherwise an aborted transfer.
     pub async fn fail(mut self, err: ApiError) {
         if let Some(h) = self.head.take() {
-            let _ = h.send(Outcome::Error(err));
+            let _ = h.send(Outcome::Error(err, self.evaluation));
             return;
         }
         if let Some(tx) = self.tx.as_mut() {

@@ -36,6 +36,12 @@ use params::Form;
 /// The largest form body accepted (Go's ParseForm limit is 10 MB).
 const MAX_FORM_BODY: usize = 10 << 20;
 
+/// The response header that says how a query was evaluated
+/// ([`query::SERIES_BY_SERIES`], [`query::WHOLE`],
+/// [`query::WHOLE_AFTER_SERIES_BY_SERIES`]): Sluice's own, for finding
+/// which queries hold their whole input.
+const EVALUATION: header::HeaderName = header::HeaderName::from_static("sluice-evaluation");
+
 /// What the HTTP API needs from the command line.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -285,9 +291,19 @@ async fn run(req: Request<Incoming>, shard: Rc<Shard>, api: Api) -> Response<Bod
             if head.has_warnings {
                 h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
+            if let Some(how) = head.evaluation {
+                h.insert(EVALUATION, HeaderValue::from_static(how));
+            }
             r
         }
-        Ok(Outcome::Error(e)) => error_response(&e),
+        Ok(Outcome::Error(e, evaluation)) => {
+            let mut r = error_response(&e);
+            if let Some(how) = evaluation {
+                r.headers_mut()
+                    .insert(EVALUATION, HeaderValue::from_static(how));
+            }
+            r
+        }
         Err(_) => error_response(&ApiError::internal("the handler ended without an answer")),
     }
 }

@@ -121,6 +121,14 @@ fn max_source_resolution(form: &Form, range: &QueryRange) -> Result<i64, ApiErro
     }
 }
 
+/// The `Sluice-Evaluation` header of a query answered series by series
+/// (`api::stream`), by the whole-query engine, or by the whole-query
+/// engine after the series-by-series plan found it could not give
+/// Prometheus's answer (nothing of it was sent).
+pub const SERIES_BY_SERIES: &str = "series-by-series";
+pub const WHOLE: &str = "whole";
+pub const WHOLE_AFTER_SERIES_BY_SERIES: &str = "whole-after-series-by-series";
+
 async fn run(
     shard: &Shard,
     form: &Form,
@@ -172,6 +180,7 @@ async fn run(
     };
     if form.get("stream") != Some("false") {
         if let Some(plan) = super::stream::streamable(&query, &range) {
+            w.evaluation = Some(SERIES_BY_SERIES);
             let streamed = super::stream::run(
                 &engine,
                 &querier,
@@ -189,7 +198,10 @@ async fn run(
                 super::stream::Streamed::Done => return Ok(()),
                 // Nothing sent yet: the whole-query engine answers instead,
                 // within the same deadline, its store limits charged afresh.
-                super::stream::Streamed::Whole(_) if w.restart() => querier.budget.reset(),
+                super::stream::Streamed::Whole(_) if w.restart() => {
+                    querier.budget.reset();
+                    w.evaluation = Some(WHOLE_AFTER_SERIES_BY_SERIES);
+                }
                 super::stream::Streamed::Whole(why) => {
                     return Err(ApiError::new(
                         ErrorType::Execution,
@@ -198,6 +210,9 @@ async fn run(
                 }
             }
         }
+    }
+    if w.evaluation.is_none() {
+        w.evaluation = Some(WHOLE);
     }
     let result = crate::rt::timeout(timeout, engine.exec(&querier, &query, range, &opts))
         .await

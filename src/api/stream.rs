@@ -3,7 +3,8 @@
 //! selector (`up`, `up[5m]` at an instant); an expression over one selector
 //! of one metric name that keeps series apart (`rate(x[5m]) * 8`,
 //! `quantile_over_time(0.9, x[1h])`, subqueries of such); such expressions
-//! joined one-to-one (`a / b`) or by `group_left` (the right side held);
+//! joined one-to-one (`a / b`), or with one side held: by `group_left` or
+//! `group_right`, or by `and`/`unless` (`x and on (instance) up == 1`);
 //! aggregations of them, folded as the series come; and an outer
 //! expression over those aggregations' groups. Such a query never needs
 //! the whole input: each merged, deduplicated series (or tuple) from the
@@ -19,8 +20,9 @@
 //! keep the selection order), and with one fixed metric name per selector,
 //! dropping `__name__` cannot make two outputs collide. Where the order or
 //! uniqueness could still break (a label name sorting before `__name__`, a
-//! `group_left` copy), it is checked as the answer is written, and the
-//! whole-query engine answers instead ([`Streamed::Whole`]).
+//! `group_left`/`group_right` copy), it is checked as the answer is
+//! written, and the whole-query engine answers instead
+//! ([`Streamed::Whole`]).
 //! `--query.max-samples` counts the points written, which is what the
 //! whole-query evaluation would hold at its end. Every streamed shape of
 //! Prometheus's test scripts is compared with the whole-query answer
@@ -120,9 +122,10 @@ pub enum Plan {
     /// matching series).
     Series {
         type_name: &'static str,
-        /// `lhs op on (labels) group_left (...) rhs`: the `on` labels. The
-        /// right-hand side is read and held first, then the left-hand side
-        /// is streamed, each series evaluated with the right-hand series of
+        /// A join with one side held ([`lookup_join`]: `group_left`,
+        /// `group_right`, `and`, `unless`, instant `on`/`ignoring`
+        /// one-to-one): that side is read and held first, then the other
+        /// side is streamed, each series evaluated with the held series of
         /// its match group.
         lookup: Option<Matching>,
     },
@@ -247,51 +250,87 @@ fn one_series(e: &Expr) -> bool {
     }
 }
 
-/// How a join with its right side held matches the two sides: on the
-/// values of `labels`, or (`ignoring`) on all labels but those and the
-/// metric name.
+/// How a join with one side held matches the two sides: on the values of
+/// `labels`, or (`ignoring`) on all labels but those and the metric name;
+/// and which side is held.
 #[derive(Debug, Clone)]
 pub struct Matching {
     labels: Vec<String>,
     ignoring: bool,
+    /// The select number of the held side: 1 (the right side: `group_left`,
+    /// one-to-one, `and`, `unless`) or 0 (the left side: `group_right`).
+    held: usize,
+    /// `and`/`unless`: a match group may hold any number of series, and
+    /// the streamed series is evaluated with all of them.
+    set: Option<SetOp>,
 }
 
-/// The matching of a join that can be evaluated with its right side held:
-/// `lhs op on (labels) group_left (extra) rhs`, and, for an instant query,
-/// a one-to-one `lhs op on (labels) rhs` or `lhs op ignoring (labels) rhs`.
+/// The set operators evaluated with the right side held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOp {
+    And,
+    Unless,
+}
+
+/// The matching of a join that can be evaluated with one side held:
+/// `lhs op on (labels) group_left (extra) rhs` (the right side held),
+/// `lhs op on (labels) group_right (extra) rhs` (the left side held),
+/// `lhs and|unless [on|ignoring (labels)] rhs` (the right side held, any
+/// number of series a match group), and, for an instant query, a
+/// one-to-one `lhs op on (labels) rhs` or `lhs op ignoring (labels) rhs`.
 /// Each side is a [`one_series`] expression of one selector, the operator
-/// is arithmetic or a comparison, and no label list names `__name__` or
-/// copies a matching label: the outputs of two left-hand series can then
-/// only collide within one match group, which is checked as they are
-/// written. For a range query, every copied label must also sort after
-/// every `on` label: two left series of different match groups then first
-/// differ at a label that comes before the copied ones, so the copies
-/// cannot reorder the answer (which must be sorted). A one-to-one answer
-/// keeps only the `on` labels (or drops the ignored ones), which reorders
-/// a range answer: those are evaluated whole.
+/// is arithmetic, a comparison, `and` or `unless`, and no label list names
+/// `__name__` or copies a matching label: the outputs of two streamed
+/// series can then only collide within one match group, which is checked
+/// as they are written (`and` and `unless` give their left series
+/// unchanged, so they never collide). For a range query, every copied label
+/// must also sort after every `on` label: two streamed series of different
+/// match groups then first differ at a label that comes before the copied
+/// ones, so the copies cannot reorder the answer (which must be sorted). A
+/// one-to-one answer keeps only the `on` labels (or drops the ignored
+/// ones), which reorders a range answer: those are evaluated whole.
 fn lookup_join(e: &Expr, instant: bool) -> Option<Matching> {
     use promql_parser::parser::ast::VectorMatchCardinality;
     let Expr::Binary(b) = e else {
         return None;
     };
     let m = b.modifier.as_ref()?;
-    let (labels, ignoring, extra) = match (&m.card, &m.matching) {
+    let set = match b.op.to_string().as_str() {
+        "and" => Some(SetOp::And),
+        "unless" => Some(SetOp::Unless),
+        _ if b.op.is_set_operator() => return None,
+        _ => None,
+    };
+    let all = promql_parser::label::Labels::new(Vec::new());
+    let (labels, ignoring, extra, held) = match (&m.card, &m.matching) {
+        (VectorMatchCardinality::ManyToMany, None) => (&all, true, &[][..], 1),
+        (VectorMatchCardinality::ManyToMany, Some(LabelModifier::Include(on))) => {
+            (on, false, &[][..], 1)
+        }
+        (VectorMatchCardinality::ManyToMany, Some(LabelModifier::Exclude(ign))) => {
+            (ign, true, &[][..], 1)
+        }
         (VectorMatchCardinality::ManyToOne(extra), Some(LabelModifier::Include(on))) => {
-            (on, false, extra.labels.as_slice())
+            (on, false, extra.labels.as_slice(), 1)
+        }
+        (VectorMatchCardinality::OneToMany(extra), Some(LabelModifier::Include(on))) => {
+            (on, false, extra.labels.as_slice(), 0)
         }
         (VectorMatchCardinality::OneToOne, Some(LabelModifier::Include(on))) if instant => {
-            (on, false, &[][..])
+            (on, false, &[][..], 1)
         }
         (VectorMatchCardinality::OneToOne, Some(LabelModifier::Exclude(ign)))
             if instant && !ign.labels.is_empty() =>
         {
-            (ign, true, &[][..])
+            (ign, true, &[][..], 1)
         }
         _ => return None,
     };
+    if set.is_some() != matches!(m.card, VectorMatchCardinality::ManyToMany) {
+        return None;
+    }
     let named = |l: &String| l == crate::labels::METRIC_NAME;
-    if b.op.is_set_operator()
-        || m.fill_values.lhs.is_some()
+    if m.fill_values.lhs.is_some()
         || m.fill_values.rhs.is_some()
         || labels.labels.iter().any(named)
         || extra.iter().any(named)
@@ -307,7 +346,12 @@ fn lookup_join(e: &Expr, instant: bool) -> Option<Matching> {
     }
     let mut labels = labels.labels.clone();
     labels.sort();
-    Some(Matching { labels, ignoring })
+    Some(Matching {
+        labels,
+        ignoring,
+        held,
+        set,
+    })
 }
 
 /// How many selectors an expression reads.
@@ -324,12 +368,18 @@ fn selectors(e: &Expr) -> usize {
     }
 }
 
-/// The right-hand side of a `group_left` join, held whole: its series by
-/// the values of the `on` labels (Prometheus's match groups).
+/// The held side of a join: its series by match group (the values of the
+/// `on` labels, or the labels not ignored: Prometheus's signatures), in
+/// the stores' order within a group.
 struct Lookup {
     matching: Matching,
-    table: HashMap<Vec<String>, crate::promql::StorageSeries>,
+    table: HashMap<Vec<String>, Vec<crate::promql::StorageSeries>>,
 }
+
+/// The most series a match group of a set operator's held side may have:
+/// each streamed series is evaluated with a copy of its group, so a larger
+/// group (`x and on () y` over many `y`) is evaluated whole.
+const MAX_GROUP: usize = 16;
 
 /// A series' match group: the values of the `on` labels ("" where absent,
 /// as Prometheus), or the names and values of all labels but the ignored
@@ -349,11 +399,11 @@ fn match_group(labels: &[thanos::Label], m: &Matching) -> Vec<String> {
         .collect()
 }
 
-/// Reads and decodes the right-hand side of a `group_left` join; `None`
-/// when it is not one series per match group, or holds more than `max`
-/// samples (the whole-query engine then answers, with Prometheus's error
-/// or answer).
-async fn hold_rhs(
+/// Reads and decodes the held side of a join; `None` when it is not one
+/// series per match group (more than [`MAX_GROUP`] for a set operator),
+/// or holds more than `max` samples (the whole-query engine then answers,
+/// with Prometheus's error or answer).
+async fn hold(
     querier: &Querier<'_>,
     select: &(crate::promql::SelectHints, Vec<crate::labels::Matcher>),
     matching: &Matching,
@@ -376,9 +426,12 @@ async fn hold_rhs(
             if max > 0 && held > max {
                 return Ok(None);
             }
-            if table.insert(match_group(&s.labels, matching), s).is_some() {
+            let group: &mut Vec<_> = table.entry(match_group(&s.labels, matching)).or_default();
+            let most = if matching.set.is_some() { MAX_GROUP } else { 1 };
+            if group.len() == most {
                 return Ok(None);
             }
+            group.push(s);
         }
     }
     let lookup = Lookup {
@@ -633,14 +686,14 @@ pub enum Streamed {
 /// the output.
 pub const OUT_OF_ORDER: &str =
     "the series-by-series answer would not be sorted as Prometheus sorts it (a label name sorts before __name__)";
-/// Two series of a `group_left` join give the same output labels, which
-/// Prometheus either merges or refuses, step by step.
-pub const COLLISION: &str =
-    "two series of the series-by-series group_left join give the same labels";
-/// The right-hand side of a `group_left` join has two series for one
-/// match group, or more samples than `--query.max-samples`.
+/// Two series of a `group_left`/`group_right` join give the same output
+/// labels, which Prometheus either merges or refuses, step by step.
+pub const COLLISION: &str = "two series of the series-by-series group join give the same labels";
+/// The held side of a join has two series for one match group (more than
+/// [`MAX_GROUP`] for `and`/`unless`), or more samples than
+/// `--query.max-samples`.
 pub const RHS: &str =
-    "the right-hand side of the group_left join is not one series per match group";
+    "the held side of the series-by-series join is not one series per match group";
 
 /// Evaluates `q` series by series into `w` (see the module doc).
 ///
@@ -678,12 +731,10 @@ pub async fn run(
             let (lookup, rhs_warnings) = match lookup {
                 None => (None, Vec::new()),
                 Some(matching) => {
-                    let Some(rhs) = selects.get(1) else {
-                        return Err(ApiError::internal(
-                            "a group_left join without its right side",
-                        ));
+                    let Some(held) = selects.get(matching.held) else {
+                        return Err(ApiError::internal("a join without its held side"));
                     };
-                    match hold_rhs(querier, rhs, matching, max_points).await? {
+                    match hold(querier, held, matching, max_points).await? {
                         Some((l, warnings)) => (Some(std::sync::Arc::new(l)), warnings),
                         None => return Ok(Streamed::Whole(RHS)),
                     }
@@ -806,15 +857,15 @@ async fn open(
             "a streamed expression without a selector",
         ));
     }
-    // Each cursor reads over the query's span, set by `run`. A
-    // `group_left` join streams its left side only (its right side is
-    // held in `lookup`).
-    let streamed = if lookup.is_some() { 1 } else { selects.len() };
+    // Each cursor reads over the query's span, set by `run`. A join with
+    // one side held (in `lookup`) streams the other side only.
+    let held = lookup.as_ref().map(|l| l.matching.held);
     let cursors = futures_util::future::try_join_all(
         selects
             .iter()
-            .take(streamed)
-            .map(|(hints, matchers)| querier.open(hints, matchers)),
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != held)
+            .map(|(_, (hints, matchers))| querier.open(hints, matchers)),
     )
     .await
     .map_err(|e| err(expanding(e)))?;
@@ -865,12 +916,12 @@ async fn fold(
                 .plan_selects(&agg.inner, range, opts)
                 .map_err(super::query::promql_error)
                 .map_err(FoldEnd::Failed)?;
-            let Some(rhs) = selects.get(1) else {
+            let Some(held) = selects.get(matching.held) else {
                 return Err(FoldEnd::Failed(ApiError::internal(
-                    "a group_left join without its right side",
+                    "a join without its held side",
                 )));
             };
-            match hold_rhs(querier, rhs, matching, max_points)
+            match hold(querier, held, matching, max_points)
                 .await
                 .map_err(FoldEnd::Failed)?
             {
@@ -941,7 +992,7 @@ struct Work {
     /// timed out (its answer no longer awaited) stops at the next series,
     /// and no series' evaluation runs past it.
     deadline: std::time::Instant,
-    /// A `group_left` join's right-hand side.
+    /// A join's held side.
     lookup: Option<std::sync::Arc<Lookup>>,
 }
 
@@ -964,11 +1015,11 @@ enum Done {
         bytes: Vec<u8>,
         points: usize,
         order: Option<Order>,
-        /// `group_left` joins: a hash of each output series' labels, to
+        /// Joins with a held side: a hash of each output series' labels, to
         /// find two that are the same.
         labels: Vec<u64>,
     },
-    /// Each series' value, and for `group_left` joins a hash of each
+    /// Each series' value, and for joins with a held side a hash of each
     /// output series' labels.
     Values {
         values: Vec<Value>,
@@ -993,19 +1044,34 @@ impl Work {
             if series.iter().all(Option::is_none) {
                 continue;
             }
-            if let Some(lookup) = &self.lookup {
-                let Some(Some(lhs)) = series.first() else {
-                    continue;
-                };
-                let Some(rhs) = lookup
-                    .table
-                    .get(&match_group(&lhs.labels, &lookup.matching))
-                else {
-                    // No match group: no output.
-                    continue;
-                };
-                series.push(Some(rhs.clone()));
-            }
+            // Per select, its series (a held side's match group).
+            let series: Vec<Vec<crate::promql::StorageSeries>> = match &self.lookup {
+                None => series
+                    .into_iter()
+                    .map(|s| s.into_iter().collect())
+                    .collect(),
+                Some(lookup) => {
+                    let Some(Some(streamed)) = series.pop() else {
+                        continue;
+                    };
+                    let matching = &lookup.matching;
+                    let group = match (
+                        lookup.table.get(&match_group(&streamed.labels, matching)),
+                        matching.set,
+                    ) {
+                        (Some(group), _) => group.clone(),
+                        // `unless` keeps a series that nothing matches.
+                        (None, Some(SetOp::Unless)) => Vec::new(),
+                        // No match group: no output.
+                        (None, _) => continue,
+                    };
+                    if matching.held == 0 {
+                        vec![group, vec![streamed]]
+                    } else {
+                        vec![vec![streamed], group]
+                    }
+                }
+            };
             let left = self
                 .deadline
                 .saturating_duration_since(std::time::Instant::now());
@@ -1019,7 +1085,7 @@ impl Work {
                 timeout: Some(left),
                 ..*self.engine.options()
             });
-            let storage = PerSelect::new(&self.keys, series);
+            let storage = PerSelect::groups(&self.keys, series);
             let value = engine
                 .exec_ready(&storage, &self.query, self.range, &self.opts)
                 .map_err(err)?

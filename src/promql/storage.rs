@@ -198,27 +198,40 @@ pub struct SelectKey {
     pub matchers: Vec<Matcher>,
 }
 
-/// One series for each select of a query (the series-by-series path, also
+/// The series of each select of a query (the series-by-series path, also
 /// over expressions of several selectors joined one-to-one): the select
 /// whose hints and matchers are those of key `i` gets series `i`, trimmed
 /// to the hinted window, without a copy (`None`: no samples in the
-/// window). Each answers once; a select that none answers is an internal
-/// error rather than a silently empty answer.
+/// window). A select may also be given several series ([`PerSelect::groups`]:
+/// a held side's match group). Each answers once; a select that none
+/// answers is an internal error rather than a silently empty answer.
 #[derive(Debug)]
 pub struct PerSelect<'a> {
     keys: &'a [SelectKey],
-    series: RefCell<Vec<Option<Option<StorageSeries>>>>,
+    series: RefCell<Vec<Option<Vec<StorageSeries>>>>,
 }
 
 impl<'a> PerSelect<'a> {
     pub fn new(keys: &'a [SelectKey], series: Vec<Option<StorageSeries>>) -> PerSelect<'a> {
+        PerSelect::groups(
+            keys,
+            series
+                .into_iter()
+                .map(|s| s.into_iter().collect())
+                .collect(),
+        )
+    }
+
+    /// Several series for a select, in the order given (which must be the
+    /// select's order: sorted by labels).
+    pub fn groups(keys: &'a [SelectKey], series: Vec<Vec<StorageSeries>>) -> PerSelect<'a> {
         let series = series
             .into_iter()
-            .map(|mut s| {
-                if let Some(s) = s.as_mut() {
+            .map(|mut group| {
+                for s in group.iter_mut() {
                     crate::labels::sort(&mut s.labels);
                 }
-                Some(s)
+                Some(group)
             })
             .collect();
         PerSelect {
@@ -241,24 +254,20 @@ impl<'a> PerSelect<'a> {
                 "a per-select storage was asked for a select it does not hold",
             ));
         };
-        let Some(mut s) = slot.take().flatten() else {
-            return Ok(SelectResult::default());
-        };
-        if !matches_all(matchers, &s.labels) {
-            return Ok(SelectResult::default());
-        }
-        let hi = s.samples.partition_point(|p| p.t <= hints.end);
-        s.samples.truncate(hi);
-        let lo = s.samples.partition_point(|p| p.t < hints.start);
-        s.samples.drain(..lo);
-        let series = if s.samples.is_empty() {
-            Vec::new()
-        } else {
-            vec![s]
-        };
+        let mut out = slot.take().unwrap_or_default();
+        out.retain_mut(|s| {
+            if !matches_all(matchers, &s.labels) {
+                return false;
+            }
+            let hi = s.samples.partition_point(|p| p.t <= hints.end);
+            s.samples.truncate(hi);
+            let lo = s.samples.partition_point(|p| p.t < hints.start);
+            s.samples.drain(..lo);
+            !s.samples.is_empty()
+        });
         Ok(SelectResult {
             keep_order: false,
-            series,
+            series: out,
             warnings: Vec::new(),
         })
     }

@@ -13,13 +13,16 @@ fn json_body(body: &[u8]) -> Value {
         .unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
 
-/// `sluice_query_streamed_total`: queries evaluated series by series.
-fn streamed_count(c: &Cluster) -> u64 {
-    let m = c.get("/metrics").unwrap().text();
-    m.lines()
-        .find_map(|l| l.strip_prefix("sluice_query_streamed_total "))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
+/// Whether the query was planned series by series (`Sluice-Evaluation`:
+/// `series-by-series`, or `whole-after-series-by-series` when that plan
+/// handed it to the whole-query engine). The header, not the process-wide
+/// `sluice_query_streamed_total`, which the tests running at once share.
+fn planned_streamed(r: &sluice::testkit::HttpResponse) -> bool {
+    match r.header("sluice-evaluation") {
+        Some("series-by-series" | "whole-after-series-by-series") => true,
+        Some("whole") => false,
+        other => panic!("Sluice-Evaluation: {other:?}"),
+    }
 }
 
 fn get(c: &Cluster, path: &str) -> (u16, Value) {
@@ -435,8 +438,8 @@ fn series_by_series_evaluation_gives_the_same_answers() {
             if params.starts_with("/api/v1/query_range") && q.ends_with("[5m]") {
                 continue;
             }
-            let before = streamed_count(&c);
-            let (s1, streamed) = get(&c, &params);
+            let r = c.get(&params).unwrap();
+            let (s1, streamed) = (r.status, json_body(&r.body));
             let (s2, whole) = get(&c, &format!("{params}&stream=false"));
             // Every shape here goes series by series but a function over
             // a selector of several metric names (dropping the name could
@@ -446,11 +449,7 @@ fn series_by_series_evaluation_gives_the_same_answers() {
                 // One-to-one `on` joins go series by series at an instant.
                 && (!q.contains(" on (") || params.starts_with("/api/v1/query?"))
                 && !q.contains(" or ");
-            assert_eq!(
-                streamed_count(&c) - before,
-                expect_streamed as u64,
-                "{params}: streamed?"
-            );
+            assert_eq!(planned_streamed(&r), expect_streamed, "{params}: streamed?");
             assert_eq!((s1, s2), (200, 200), "{params}: {streamed} / {whole}");
             assert_eq!(streamed, whole, "{params}");
             assert_ne!(whole["data"]["result"], json!([]), "{params}");
@@ -532,9 +531,8 @@ fn outer_expressions_over_streamed_groups_answer_as_whole() {
             format!("/api/v1/query?query={enc}&time=300"),
             format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
         ] {
-            let before = streamed_count(&c);
             let streamed = c.get(&path).unwrap();
-            assert_eq!(streamed_count(&c) - before, 1, "{path}: not streamed");
+            assert!(planned_streamed(&streamed), "{path}: not streamed");
             let whole = c.get(&format!("{path}&stream=false")).unwrap();
             assert_eq!(streamed.status, status, "{path}: {}", streamed.text());
             assert_eq!(
@@ -650,15 +648,14 @@ fn group_left_joins_answer_as_whole() {
     let q = "x * on (instance) group_left (app) info_app";
     let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
     for (path, streams) in [
-        (format!("/api/v1/query?query={enc}&time=300"), 1),
+        (format!("/api/v1/query?query={enc}&time=300"), true),
         (
             format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
-            0,
+            false,
         ),
     ] {
-        let before = streamed_count(&c);
         let streamed = c.get(&path).unwrap();
-        assert_eq!(streamed_count(&c) - before, streams, "{path}");
+        assert_eq!(planned_streamed(&streamed), streams, "{path}");
         let whole = c.get(&format!("{path}&stream=false")).unwrap();
         assert_eq!(streamed.status, 200, "{path}: {}", streamed.text());
         assert_eq!(streamed.text(), whole.text(), "{path}");
@@ -710,13 +707,8 @@ fn group_left_joins_answer_as_whole() {
                 ranged,
             ),
         ] {
-            let before = streamed_count(&c);
             let streamed = c.get(&path).unwrap();
-            assert_eq!(
-                streamed_count(&c) - before,
-                streams as u64,
-                "{path}: streamed?"
-            );
+            assert_eq!(planned_streamed(&streamed), streams, "{path}: streamed?");
             let whole = c.get(&format!("{path}&stream=false")).unwrap();
             assert_eq!(streamed.status, status, "{path}: {}", streamed.text());
             assert_eq!(streamed.text(), whole.text(), "{path}");
@@ -727,6 +719,129 @@ fn group_left_joins_answer_as_whole() {
                     outputs,
                     "{path}: {v}"
                 );
+            }
+        }
+    }
+}
+
+/// `and`/`unless` (the right side held, any number of series a match
+/// group) and `group_right` (the left side held): answers and errors as the
+/// whole-query engine, instant and range, also where series come and go
+/// (the match is step by step) and where a held group is too large or not
+/// one series (the whole-query engine answers).
+#[test]
+fn set_operators_and_group_right_answer_as_whole() {
+    let s = |labels: &[(&str, &str)], f: i64, ks: std::ops::RangeInclusive<i64>| FakeSeries {
+        labels: ls(labels),
+        samples: ks.map(|k| (k * 15_000, (k * f) as f64)).collect(),
+    };
+    let mut series = Vec::new();
+    for inst in ["a", "b", "c"] {
+        for cpu in ["0", "1"] {
+            // `c`'s series stop half way.
+            let ks = if inst == "c" { 0..=20 } else { 0..=40 };
+            series.push(s(
+                &[("__name__", "x"), ("cpu", cpu), ("instance", inst)],
+                2,
+                ks,
+            ));
+        }
+    }
+    // `y` for `a` throughout, for `b` in the second half only, none for `c`.
+    series.push(s(&[("__name__", "y"), ("instance", "a")], 1, 0..=40));
+    series.push(s(&[("__name__", "y"), ("instance", "b")], 1, 20..=40));
+    for (inst, node) in [("a", "n1"), ("b", "n2"), ("c", "n3")] {
+        series.push(s(
+            &[("__name__", "info"), ("instance", inst), ("nodename", node)],
+            0,
+            0..=40,
+        ));
+    }
+    series.push(s(
+        &[("__name__", "dup"), ("instance", "a"), ("v", "1")],
+        1,
+        0..=40,
+    ));
+    series.push(s(
+        &[("__name__", "dup"), ("instance", "a"), ("v", "2")],
+        1,
+        0..=10,
+    ));
+    for i in 0..20 {
+        let i = format!("{i:02}");
+        series.push(s(&[("__name__", "many"), ("i", &i)], 1, 0..=40));
+    }
+    let table = Table {
+        series,
+        ..Default::default()
+    };
+    let c = Cluster::start(vec![table], ClusterOptions::default()).unwrap();
+    // A held group of more than 16 series goes to the whole-query engine.
+    let r = c
+        .get("/api/v1/query?query=x%20and%20on%20()%20many&time=300")
+        .unwrap();
+    assert_eq!(
+        r.header("sluice-evaluation"),
+        Some("whole-after-series-by-series")
+    );
+    // (query, status, outputs at time 300 (range: at least one), streamed)
+    for (q, status, outputs, streams) in [
+        ("x and on (instance) y", 200, 4, true),
+        ("x unless on (instance) y", 200, 2, true),
+        ("x and ignoring (cpu) y", 200, 4, true),
+        ("rate(x[1m]) unless ignoring (cpu) y", 200, 2, true),
+        ("x and y", 200, 0, true),
+        ("x unless y", 200, 6, true),
+        ("x and on (instance) dup", 200, 2, true),
+        ("x and on () y", 200, 6, true),
+        ("(x > 40) and on (instance) (y < 30)", 200, 0, true),
+        ("x and on () many", 200, 6, true),
+        ("sum by (instance) (x and on (instance) y)", 200, 2, true),
+        ("count(rate(x[1m]) unless on (instance) y)", 200, 1, true),
+        ("x or y", 200, 8, false),
+        ("x and on (instance) sum by (instance) (y)", 200, 4, false),
+        (
+            "info * on (instance) group_right (nodename) x",
+            200,
+            6,
+            true,
+        ),
+        (
+            "info + on (instance) group_right (nodename) rate(x[1m])",
+            200,
+            6,
+            true,
+        ),
+        ("info == on (instance) group_right x", 200, 0, true),
+        ("dup * on (instance) group_right x", 422, 0, true),
+        (
+            "sum by (nodename) (info * on (instance) group_right (nodename) x)",
+            200,
+            3,
+            true,
+        ),
+    ] {
+        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        for (path, instant) in [
+            (format!("/api/v1/query?query={enc}&time=300"), true),
+            (
+                format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
+                false,
+            ),
+        ] {
+            let streamed = c.get(&path).unwrap();
+            assert_eq!(planned_streamed(&streamed), streams, "{path}: streamed?");
+            let whole = c.get(&format!("{path}&stream=false")).unwrap();
+            assert_eq!(streamed.status, status, "{path}: {}", streamed.text());
+            assert_eq!(streamed.text(), whole.text(), "{path}");
+            if status == 200 {
+                let v = json_body(&streamed.body);
+                let n = v["data"]["result"].as_array().unwrap().len();
+                if instant {
+                    assert_eq!(n, outputs, "{path}: {v}");
+                } else {
+                    assert!(n >= outputs.min(1), "{path}: {v}");
+                }
             }
         }
     }
