@@ -122,7 +122,7 @@ pub enum Plan {
     /// matching series).
     Series {
         type_name: &'static str,
-        /// A join with one side held ([`lookup_join`]: `group_left`,
+        /// A join with one side held ([`held_join`]: `group_left`,
         /// `group_right`, `and`, `unless`, instant `on`/`ignoring`
         /// one-to-one): that side is read and held first, then the other
         /// side is streamed, each series evaluated with the held series of
@@ -354,6 +354,35 @@ fn lookup_join(e: &Expr, instant: bool) -> Option<Matching> {
     })
 }
 
+/// A join with one side held ([`lookup_join`]), or a per-series
+/// expression of one (`100 * (x / on (instance) group_left info)`,
+/// `abs(x - on (instance) group_left y) > 5`): unary minus, operators with
+/// a constant side and per-series functions of instant vectors keep each
+/// output series from one series of the join, and leave the join's select
+/// numbers as they are (constants read no selector).
+fn held_join(e: &Expr, instant: bool) -> Option<Matching> {
+    match unparen(e) {
+        Expr::Binary(b) if constant(&b.lhs) => held_join(&b.rhs, instant),
+        Expr::Binary(b) if constant(&b.rhs) => held_join(&b.lhs, instant),
+        e @ Expr::Binary(_) => lookup_join(e, instant),
+        Expr::Unary(u) => held_join(&u.expr, instant),
+        Expr::Call(call) if PER_SERIES.contains(&call.func.name) => {
+            let mut found = None;
+            for a in &call.args.args {
+                if constant(a) {
+                    continue;
+                }
+                match (held_join(a, instant), &found) {
+                    (Some(m), None) => found = Some(m),
+                    _ => return None,
+                }
+            }
+            found
+        }
+        _ => None,
+    }
+}
+
 /// How many selectors an expression reads.
 fn selectors(e: &Expr) -> usize {
     match e {
@@ -517,7 +546,7 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         AggOp::Topk(_) | AggOp::Bottomk(_) | AggOp::Quantile(_) | AggOp::CountValues
     );
     let inner = unparen(&agg.expr);
-    let lookup = lookup_join(inner, instant);
+    let lookup = held_join(inner, instant);
     if (agg.param.is_some() && !takes_param)
         || matches!(inner, Expr::MatrixSelector(_))
         || !(per_series(inner, instant) || lookup.is_some())
@@ -649,7 +678,7 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
             lookup: None,
         });
     }
-    if let Some(matching) = lookup_join(e, instant) {
+    if let Some(matching) = held_join(e, instant) {
         return Some(Plan::Series {
             type_name: if instant { "vector" } else { "matrix" },
             lookup: Some(matching),

@@ -798,6 +798,27 @@ fn set_operators_and_group_right_answer_as_whole() {
         ("x and on () many", 200, 6, true),
         ("sum by (instance) (x and on (instance) y)", 200, 2, true),
         ("count(rate(x[1m]) unless on (instance) y)", 200, 1, true),
+        // Per-series expressions of such joins.
+        (
+            "100 * (x / on (instance) group_left (nodename) info)",
+            200,
+            6,
+            true,
+        ),
+        ("abs(x - on (instance) group_left y) > 5", 200, 4, true),
+        ("-(x and on (instance) y)", 200, 4, true),
+        (
+            "sum by (instance) (2 * (x unless on (instance) y))",
+            200,
+            1,
+            true,
+        ),
+        (
+            "round(info * on (instance) group_right (nodename) x, 10)",
+            200,
+            6,
+            true,
+        ),
         ("x or y", 200, 8, false),
         ("x and on (instance) sum by (instance) (y)", 200, 4, false),
         (
