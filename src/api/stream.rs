@@ -128,6 +128,9 @@ pub enum Plan {
         /// side is streamed, each series evaluated with the held series of
         /// its match group.
         lookup: Option<Matching>,
+        /// Two output series could have the same labels ([`relabeled`],
+        /// or a join): every output's labels are checked.
+        unique: bool,
     },
     /// One or more aggregations `sum|min|max|avg|count|group [by|without
     /// (...)] (<inner>)` whose inner expressions are per-series: the inner
@@ -152,8 +155,11 @@ pub struct Agg {
     labels: Vec<String>,
     /// count_values's label.
     value_label: Option<String>,
-    /// The inner expression is a join with the right side held.
+    /// The inner expression is a join with one side held.
     lookup: Option<Matching>,
+    /// The inner expression may give two series the same labels
+    /// ([`relabeled`]): checked as they come.
+    unique: bool,
 }
 
 /// Functions allowed around a streamed aggregation besides the per-series
@@ -211,6 +217,78 @@ fn per_series(e: &Expr, instant: bool) -> bool {
         Expr::VectorSelector(_) => true,
         Expr::MatrixSelector(_) => instant,
         e => one_series(e),
+    }
+}
+
+/// Whether `e` gives each output series from one input series but may give
+/// two series the same labels: `label_replace`/`label_join` (with valid
+/// literal arguments, which Prometheus checks even with no input) of a
+/// selector, a [`one_series`] expression or another such call, and a
+/// per-series function of a selector of several metric names (it drops the
+/// name: `rate({__name__=~"a|b"}[5m])`). Two outputs with the same labels
+/// are Prometheus's error; the streamed path checks every output's labels
+/// and hands a query with two alike to the whole-query engine. Streamed at
+/// an instant (the answer keeps the input's order) and under aggregations
+/// (whose groups do not depend on the order), not as a range answer, whose
+/// sorting they could change. Nothing may filter their output (a collision
+/// is an error even where one of the two is later dropped): above them
+/// only unary minus, arithmetic with a constant side (or a comparison with
+/// `bool`) and per-series functions of an instant vector, which keep every
+/// series and give series with equal labels equal labels.
+fn relabeled(e: &Expr) -> bool {
+    let literal = |a: &Expr| match unparen(a) {
+        Expr::StringLiteral(s) => Some(s.val.clone()),
+        _ => None,
+    };
+    let keeps_all = |b: &promql_parser::parser::BinaryExpr| {
+        !b.op.is_set_operator() && (!b.op.is_comparison_operator() || b.return_bool())
+    };
+    match unparen(e) {
+        Expr::Unary(u) => relabeled(&u.expr),
+        Expr::Binary(b) if keeps_all(b) && constant(&b.lhs) => relabeled(&b.rhs),
+        Expr::Binary(b) if keeps_all(b) && constant(&b.rhs) => relabeled(&b.lhs),
+        Expr::Call(c) if matches!(c.func.name, "label_replace" | "label_join") => {
+            let args = &c.args.args;
+            let Some(strings) = args
+                .iter()
+                .skip(1)
+                .map(|a| literal(a))
+                .collect::<Option<Vec<String>>>()
+            else {
+                return false;
+            };
+            let valid = match (c.func.name, strings.as_slice()) {
+                ("label_replace", [dst, _, _, re]) => {
+                    crate::promql::is_valid_label_name(dst)
+                        && regex::Regex::new(&format!("^(?:{re})$")).is_ok()
+                }
+                ("label_join", [dst, _, srcs @ ..]) => {
+                    crate::promql::is_valid_label_name(dst)
+                        && srcs.iter().all(|s| crate::promql::is_valid_label_name(s))
+                }
+                _ => false,
+            };
+            let Some(inner) = args.first() else {
+                return false;
+            };
+            valid
+                && (matches!(unparen(inner), Expr::VectorSelector(_))
+                    || one_series(inner)
+                    || relabeled(inner))
+        }
+        Expr::Call(c) if PER_SERIES.contains(&c.func.name) => {
+            let mut series = 0;
+            for a in &c.args.args {
+                match unparen(a) {
+                    Expr::VectorSelector(_) | Expr::MatrixSelector(_) => series += 1,
+                    a if constant(a) => {}
+                    a if relabeled(a) => series += 1,
+                    _ => return false,
+                }
+            }
+            series == 1
+        }
+        _ => false,
     }
 }
 
@@ -547,9 +625,10 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
     );
     let inner = unparen(&agg.expr);
     let lookup = held_join(inner, instant);
+    let unique = relabeled(inner);
     if (agg.param.is_some() && !takes_param)
         || matches!(inner, Expr::MatrixSelector(_))
-        || !(per_series(inner, instant) || lookup.is_some())
+        || !(per_series(inner, instant) || lookup.is_some() || unique)
     {
         return None;
     }
@@ -565,6 +644,7 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         labels,
         value_label,
         lookup,
+        unique,
     })
 }
 
@@ -676,12 +756,21 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
                 "matrix"
             },
             lookup: None,
+            unique: false,
         });
     }
     if let Some(matching) = held_join(e, instant) {
         return Some(Plan::Series {
             type_name: if instant { "vector" } else { "matrix" },
             lookup: Some(matching),
+            unique: true,
+        });
+    }
+    if instant && relabeled(e) {
+        return Some(Plan::Series {
+            type_name: "vector",
+            lookup: None,
+            unique: true,
         });
     }
     let mut aggs = Vec::new();
@@ -715,9 +804,10 @@ pub enum Streamed {
 /// the output.
 pub const OUT_OF_ORDER: &str =
     "the series-by-series answer would not be sorted as Prometheus sorts it (a label name sorts before __name__)";
-/// Two series of a `group_left`/`group_right` join give the same output
-/// labels, which Prometheus either merges or refuses, step by step.
-pub const COLLISION: &str = "two series of the series-by-series group join give the same labels";
+/// Two output series have the same labels (a join's copies, a
+/// `label_replace`, a dropped name), which Prometheus either merges or
+/// refuses, step by step.
+pub const COLLISION: &str = "two series of the series-by-series answer have the same labels";
 /// The held side of a join has two series for one match group (more than
 /// [`MAX_GROUP`] for `and`/`unless`), or more samples than
 /// `--query.max-samples`.
@@ -756,7 +846,11 @@ pub async fn run(
         querier.set_query_window(mint, maxt);
     }
     match plan {
-        Plan::Series { type_name, lookup } => {
+        Plan::Series {
+            type_name,
+            lookup,
+            unique,
+        } => {
             let (lookup, rhs_warnings) = match lookup {
                 None => (None, Vec::new()),
                 Some(matching) => {
@@ -770,7 +864,7 @@ pub async fn run(
                 }
             };
             let (mut cursor, mut pipe) =
-                open(engine, querier, q, range, opts, true, lookup).await?;
+                open(engine, querier, q, range, opts, true, lookup, *unique).await?;
             let mut outputs: rustc_hash::FxHashSet<u64> = Default::default();
             super::query::open_result(w, type_name);
             w.buf().push(b'[');
@@ -870,6 +964,7 @@ pub async fn run(
 
 /// Opens the selects of `q` (a per-series expression, or several joined
 /// one-to-one), all at once, and the pipeline that evaluates their series.
+#[allow(clippy::too_many_arguments)]
 async fn open(
     engine: &Engine,
     querier: &Querier<'_>,
@@ -878,6 +973,7 @@ async fn open(
     opts: &QueryOpts,
     json: bool,
     lookup: Option<std::sync::Arc<Lookup>>,
+    unique: bool,
 ) -> Result<(Join, Pipeline), ApiError> {
     let err = super::query::promql_error;
     let selects = engine.plan_selects(q, range, opts).map_err(err)?;
@@ -912,6 +1008,7 @@ async fn open(
         json,
         deadline: querier.deadline,
         lookup,
+        unique,
     };
     let mut pipe = Batches::new(move |batch| work.run(batch));
     if let QueryRange::Range {
@@ -959,9 +1056,18 @@ async fn fold(
             }
         }
     };
-    let (mut cursor, mut pipe) = open(engine, querier, &agg.inner, range, opts, false, lookup)
-        .await
-        .map_err(FoldEnd::Failed)?;
+    let (mut cursor, mut pipe) = open(
+        engine,
+        querier,
+        &agg.inner,
+        range,
+        opts,
+        false,
+        lookup,
+        agg.unique || agg.lookup.is_some(),
+    )
+    .await
+    .map_err(FoldEnd::Failed)?;
     let mut outputs: rustc_hash::FxHashSet<u64> = Default::default();
     let mut groups = Groups::new(
         agg.op,
@@ -1023,6 +1129,8 @@ struct Work {
     deadline: std::time::Instant,
     /// A join's held side.
     lookup: Option<std::sync::Arc<Lookup>>,
+    /// Give a hash of each output series' labels, to find two alike.
+    unique: bool,
 }
 
 /// The label order of a batch's output series (range answers only).
@@ -1121,7 +1229,7 @@ impl Work {
                 .value;
             if self.json {
                 points += write_items(&mut bytes, &value)?;
-                if self.lookup.is_some() {
+                if self.unique {
                     label_hashes(&value, &mut hashes);
                 }
                 if let (true, Value::Matrix(m)) = (ranged, &value) {
@@ -1136,7 +1244,7 @@ impl Work {
                     }
                 }
             } else {
-                if self.lookup.is_some() {
+                if self.unique {
                     label_hashes(&value, &mut hashes);
                 }
                 values.push(value);

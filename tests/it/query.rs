@@ -427,6 +427,16 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         "count_values without (i) (\"v\", round(c / 20))",
         "count_values by (job) (\"job\", round(c / 20))",
         "sum(count_values(\"v\", round(c / 20)))",
+        // Relabelling: at an instant and under aggregations; two outputs
+        // alike go to the whole-query engine (which gives Prometheus's
+        // error, or its answer where they never meet at a step).
+        "label_replace(c, \"k\", \"x$1\", \"i\", \"(.*)\")",
+        "label_join(rate(c[1m]), \"k\", \"-\", \"job\", \"i\")",
+        "sum by (k) (label_replace(rate(c[1m]), \"k\", \"$1\", \"i\", \"0(.)\"))",
+        "sum by (k) (label_replace(c, \"k\", \"$1\", \"i\", \"(.).\"))",
+        "label_replace(label_replace(c, \"k\", \"$1\", \"i\", \"(.).\"), \"k\", \"z\", \"k\", \"1\")",
+        "sum(rate({__name__=~\"c|m\"}[1m]))",
+        "-abs(label_replace(c, \"k\", \"x$1\", \"i\", \"(.*)\") * 2) > bool 10",
     ];
     for q in queries {
         let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
@@ -444,15 +454,39 @@ fn series_by_series_evaluation_gives_the_same_answers() {
             // Every shape here goes series by series but a function over
             // a selector of several metric names (dropping the name could
             // make two outputs collide) and an expression over topk.
-            let expect_streamed = !q.starts_with("rate({")
+            let instant = params.starts_with("/api/v1/query?");
+            let relabels = q.starts_with("rate({") || q.contains("label_");
+            let expect_streamed = !(relabels && !(instant || q.starts_with("sum")))
                 && !q.starts_with("sum(topk")
                 // One-to-one `on` joins go series by series at an instant.
-                && (!q.contains(" on (") || params.starts_with("/api/v1/query?"))
+                && (!q.contains(" on (") || instant)
                 && !q.contains(" or ");
             assert_eq!(planned_streamed(&r), expect_streamed, "{params}: streamed?");
             assert_eq!((s1, s2), (200, 200), "{params}: {streamed} / {whole}");
             assert_eq!(streamed, whole, "{params}");
             assert_ne!(whole["data"]["result"], json!([]), "{params}");
+        }
+    }
+    // Outputs alike: Prometheus's error, from the whole-query engine.
+    for q in [
+        "count(label_replace(c, \"i\", \"same\", \"i\", \".*\"))",
+        "label_replace(c, \"i\", \"same\", \"i\", \".*\")",
+    ] {
+        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        for params in [
+            format!("/api/v1/query?query={enc}&time=500"),
+            format!("/api/v1/query_range?query={enc}&start=0&end=600&step=15"),
+        ] {
+            let r = c.get(&params).unwrap();
+            let whole = c.get(&format!("{params}&stream=false")).unwrap();
+            assert_eq!(r.status, 422, "{params}: {}", r.text());
+            assert_eq!(r.text(), whole.text(), "{params}");
+            let how = if q.starts_with("count") || params.starts_with("/api/v1/query?") {
+                "whole-after-series-by-series"
+            } else {
+                "whole"
+            };
+            assert_eq!(r.header("sluice-evaluation"), Some(how), "{params}");
         }
     }
     // With worker threads (a machine of two cores or more), the series went
