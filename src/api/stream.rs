@@ -131,6 +131,10 @@ pub enum Plan {
         /// Two output series could have the same labels ([`relabeled`],
         /// or a join): every output's labels are checked.
         unique: bool,
+        /// The outputs may leave the stores' order, and the answer is a
+        /// range one (sorted by labels): the output series are held, and
+        /// sorted and written at the end (the answer, not the input).
+        sort: bool,
     },
     /// One or more aggregations `sum|min|max|avg|count|group [by|without
     /// (...)] (<inner>)` whose inner expressions are per-series: the inner
@@ -341,6 +345,9 @@ pub struct Matching {
     /// `and`/`unless`: a match group may hold any number of series, and
     /// the streamed series is evaluated with all of them.
     set: Option<SetOp>,
+    /// The outputs may come in another order than the streamed series
+    /// (see [`lookup_join`]).
+    reorders: bool,
 }
 
 /// The set operators evaluated with the right side held.
@@ -354,20 +361,21 @@ pub enum SetOp {
 /// `lhs op on (labels) group_left (extra) rhs` (the right side held),
 /// `lhs op on (labels) group_right (extra) rhs` (the left side held),
 /// `lhs and|unless [on|ignoring (labels)] rhs` (the right side held, any
-/// number of series a match group), and, for an instant query, a
-/// one-to-one `lhs op on (labels) rhs` or `lhs op ignoring (labels) rhs`.
+/// number of series a match group), and a one-to-one
+/// `lhs op on (labels) rhs` or `lhs op ignoring (labels) rhs`.
 /// Each side is a [`one_series`] expression of one selector, the operator
 /// is arithmetic, a comparison, `and` or `unless`, and no label list names
 /// `__name__` or copies a matching label: the outputs of two streamed
 /// series can then only collide within one match group, which is checked
 /// as they are written (`and` and `unless` give their left series
-/// unchanged, so they never collide). For a range query, every copied label
-/// must also sort after every `on` label: two streamed series of different
-/// match groups then first differ at a label that comes before the copied
-/// ones, so the copies cannot reorder the answer (which must be sorted). A
-/// one-to-one answer keeps only the `on` labels (or drops the ignored
-/// ones), which reorders a range answer: those are evaluated whole.
-fn lookup_join(e: &Expr, instant: bool) -> Option<Matching> {
+/// unchanged, so they never collide). The answer may leave the streamed
+/// side's order ([`Matching::reorders`]): a one-to-one answer keeps only
+/// the `on` labels (or drops the ignored ones), and a copied label that
+/// sorts before an `on` label can reorder two series of different match
+/// groups; otherwise two streamed series of different match groups first
+/// differ at a label that comes before the copied ones. A range answer
+/// of a join that reorders is sorted at its end.
+fn lookup_join(e: &Expr) -> Option<Matching> {
     use promql_parser::parser::ast::VectorMatchCardinality;
     let Expr::Binary(b) = e else {
         return None;
@@ -394,11 +402,11 @@ fn lookup_join(e: &Expr, instant: bool) -> Option<Matching> {
         (VectorMatchCardinality::OneToMany(extra), Some(LabelModifier::Include(on))) => {
             (on, false, extra.labels.as_slice(), 0)
         }
-        (VectorMatchCardinality::OneToOne, Some(LabelModifier::Include(on))) if instant => {
+        (VectorMatchCardinality::OneToOne, Some(LabelModifier::Include(on))) => {
             (on, false, &[][..], 1)
         }
         (VectorMatchCardinality::OneToOne, Some(LabelModifier::Exclude(ign)))
-            if instant && !ign.labels.is_empty() =>
+            if !ign.labels.is_empty() =>
         {
             (ign, true, &[][..], 1)
         }
@@ -413,15 +421,15 @@ fn lookup_join(e: &Expr, instant: bool) -> Option<Matching> {
         || labels.labels.iter().any(named)
         || extra.iter().any(named)
         || extra.iter().any(|l| labels.labels.contains(l))
-        || (!instant
-            && extra
-                .iter()
-                .any(|x| labels.labels.iter().any(|o| x.as_bytes() <= o.as_bytes())))
         || !(one_series(&b.lhs) && selectors(&b.lhs) == 1)
         || !(one_series(&b.rhs) && selectors(&b.rhs) == 1)
     {
         return None;
     }
+    let reorders = matches!(m.card, VectorMatchCardinality::OneToOne)
+        || extra
+            .iter()
+            .any(|x| labels.labels.iter().any(|o| x.as_bytes() <= o.as_bytes()));
     let mut labels = labels.labels.clone();
     labels.sort();
     Some(Matching {
@@ -429,6 +437,7 @@ fn lookup_join(e: &Expr, instant: bool) -> Option<Matching> {
         ignoring,
         held,
         set,
+        reorders,
     })
 }
 
@@ -438,19 +447,19 @@ fn lookup_join(e: &Expr, instant: bool) -> Option<Matching> {
 /// a constant side and per-series functions of instant vectors keep each
 /// output series from one series of the join, and leave the join's select
 /// numbers as they are (constants read no selector).
-fn held_join(e: &Expr, instant: bool) -> Option<Matching> {
+fn held_join(e: &Expr) -> Option<Matching> {
     match unparen(e) {
-        Expr::Binary(b) if constant(&b.lhs) => held_join(&b.rhs, instant),
-        Expr::Binary(b) if constant(&b.rhs) => held_join(&b.lhs, instant),
-        e @ Expr::Binary(_) => lookup_join(e, instant),
-        Expr::Unary(u) => held_join(&u.expr, instant),
+        Expr::Binary(b) if constant(&b.lhs) => held_join(&b.rhs),
+        Expr::Binary(b) if constant(&b.rhs) => held_join(&b.lhs),
+        e @ Expr::Binary(_) => lookup_join(e),
+        Expr::Unary(u) => held_join(&u.expr),
         Expr::Call(call) if PER_SERIES.contains(&call.func.name) => {
             let mut found = None;
             for a in &call.args.args {
                 if constant(a) {
                     continue;
                 }
-                match (held_join(a, instant), &found) {
+                match (held_join(a), &found) {
                     (Some(m), None) => found = Some(m),
                     _ => return None,
                 }
@@ -624,7 +633,7 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         AggOp::Topk(_) | AggOp::Bottomk(_) | AggOp::Quantile(_) | AggOp::CountValues
     );
     let inner = unparen(&agg.expr);
-    let lookup = held_join(inner, instant);
+    let lookup = held_join(inner);
     let unique = relabeled(inner);
     if (agg.param.is_some() && !takes_param)
         || matches!(inner, Expr::MatrixSelector(_))
@@ -757,20 +766,23 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
             },
             lookup: None,
             unique: false,
+            sort: false,
         });
     }
-    if let Some(matching) = held_join(e, instant) {
+    if let Some(matching) = held_join(e) {
         return Some(Plan::Series {
             type_name: if instant { "vector" } else { "matrix" },
+            sort: !instant && matching.reorders,
             lookup: Some(matching),
             unique: true,
         });
     }
-    if instant && relabeled(e) {
+    if relabeled(e) {
         return Some(Plan::Series {
-            type_name: "vector",
+            type_name: if instant { "vector" } else { "matrix" },
             lookup: None,
             unique: true,
+            sort: !instant,
         });
     }
     let mut aggs = Vec::new();
@@ -850,8 +862,10 @@ pub async fn run(
             type_name,
             lookup,
             unique,
+            sort,
         } => {
-            let (lookup, rhs_warnings) = match lookup {
+            let held_first = lookup.as_ref().is_some_and(|m| m.held == 0);
+            let (lookup, held_warnings) = match lookup {
                 None => (None, Vec::new()),
                 Some(matching) => {
                     let Some(held) = selects.get(matching.held) else {
@@ -864,7 +878,11 @@ pub async fn run(
                 }
             };
             let (mut cursor, mut pipe) =
-                open(engine, querier, q, range, opts, true, lookup, *unique).await?;
+                open(engine, querier, q, range, opts, !*sort, lookup, *unique).await?;
+            let held_warnings = (held_warnings, held_first);
+            if *sort {
+                return sorted_at_end(&mut cursor, &mut pipe, max_points, held_warnings, w).await;
+            }
             let mut outputs: rustc_hash::FxHashSet<u64> = Default::default();
             super::query::open_result(w, type_name);
             w.buf().push(b'[');
@@ -915,8 +933,7 @@ pub async fn run(
                     .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
             }
             w.buf().push(b']');
-            let mut warnings = cursor.warnings();
-            warnings.extend(rhs_warnings);
+            let warnings = in_select_order(cursor.warnings(), held_warnings);
             super::query::close_result(w, &warnings);
             Ok(Streamed::Done)
         }
@@ -960,6 +977,48 @@ pub async fn run(
             Ok(Streamed::Done)
         }
     }
+}
+
+/// The series plan for a range answer whose outputs may leave the stores'
+/// order: each output series is held as it comes (checked for two alike,
+/// and counted against `--query.max-samples`), then all are sorted by
+/// labels and written. Nothing is written before the end, so every error
+/// is Prometheus's envelope.
+async fn sorted_at_end(
+    cursor: &mut Join,
+    pipe: &mut Pipeline,
+    max_points: usize,
+    held_warnings: (Vec<String>, bool),
+    w: &mut Writer,
+) -> Result<Streamed, ApiError> {
+    let mut outputs: rustc_hash::FxHashSet<u64> = Default::default();
+    let (mut matrix, mut points) = (Vec::new(), 0usize);
+    while let Some(done) = next_done(pipe, cursor).await {
+        let Done::Values { values, labels } = done? else {
+            return Err(ApiError::internal("a streamed batch gave no values"));
+        };
+        for h in labels {
+            if !outputs.insert(h) {
+                return Ok(Streamed::Whole(COLLISION));
+            }
+        }
+        for value in values {
+            let Value::Matrix(m) = value else {
+                return Err(ApiError::internal("a range series gave no matrix"));
+            };
+            for series in m {
+                points += series.points.len();
+                matrix.push(series);
+            }
+        }
+        if max_points > 0 && points > max_points {
+            return Err(super::query::promql_error(PromqlError::too_many_samples()));
+        }
+    }
+    matrix.sort_by(|a, b| crate::labels::compare(&a.metric, &b.metric));
+    let warnings = in_select_order(cursor.warnings(), held_warnings);
+    super::query::encode(&Value::Matrix(matrix), &warnings, w).await?;
+    Ok(Streamed::Done)
 }
 
 /// Opens the selects of `q` (a per-series expression, or several joined
@@ -1035,7 +1094,7 @@ async fn fold(
     opts: &QueryOpts,
     max_points: usize,
 ) -> Result<(Groups, Vec<String>), FoldEnd> {
-    let (lookup, mut warnings) = match &agg.lookup {
+    let (lookup, warnings) = match &agg.lookup {
         None => (None, Vec::new()),
         Some(matching) => {
             let selects = engine
@@ -1096,10 +1155,23 @@ async fn fold(
             )));
         }
     }
-    // Selector order: the left side's stores, then the right side's.
-    let mut all = cursor.warnings();
-    all.append(&mut warnings);
-    Ok((groups, all))
+    let held_first = agg.lookup.as_ref().is_some_and(|m| m.held == 0);
+    Ok((
+        groups,
+        in_select_order(cursor.warnings(), (warnings, held_first)),
+    ))
+}
+
+/// The stores' warnings in selector order (the whole-query engine's): the
+/// left side's, then the right side's; `held` is the held side's, and
+/// whether it is the left side.
+fn in_select_order(streamed: Vec<String>, held: (Vec<String>, bool)) -> Vec<String> {
+    let (held, held_first) = held;
+    if held_first {
+        held.into_iter().chain(streamed).collect()
+    } else {
+        streamed.into_iter().chain(held).collect()
+    }
 }
 
 /// Why a fold stopped early.
