@@ -233,17 +233,22 @@ fn stream_get(addr: SocketAddr, path: &str) -> Result<(String, u64, u64, Duratio
             break;
         }
         first.get_or_insert_with(|| started.elapsed());
-        if head.len() < 256 {
-            head.extend_from_slice(&buf[..n.min(256)]);
+        if head.len() < 1024 {
+            head.extend_from_slice(&buf[..n.min(1024)]);
         }
         bytes += n as u64;
         braces += buf[..n].iter().filter(|&&b| b == b'{').count() as u64;
     }
-    let status = String::from_utf8_lossy(&head)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string();
+    // The status line, and how the query was evaluated.
+    let head = String::from_utf8_lossy(&head);
+    let mut status = head.lines().next().unwrap_or("").to_string();
+    if let Some(how) = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("sluice-evaluation:")
+            .map(|v| v.trim().to_string())
+    }) {
+        status = format!("{status}, evaluation {how}");
+    }
     Ok((status, bytes, braces, first.unwrap_or_default()))
 }
 

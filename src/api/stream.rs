@@ -348,6 +348,9 @@ pub struct Matching {
     /// The outputs may come in another order than the streamed series
     /// (see [`lookup_join`]).
     reorders: bool,
+    /// One-to-one: each held series serves one streamed series, so it is
+    /// held as chunks and decoded when used ([`Held::Chunks`]).
+    lazy: bool,
 }
 
 /// The set operators evaluated with the right side held.
@@ -438,6 +441,7 @@ fn lookup_join(e: &Expr) -> Option<Matching> {
         held,
         set,
         reorders,
+        lazy: matches!(m.card, VectorMatchCardinality::OneToOne),
     })
 }
 
@@ -489,7 +493,44 @@ fn selectors(e: &Expr) -> usize {
 /// the stores' order within a group.
 struct Lookup {
     matching: Matching,
-    table: HashMap<Vec<String>, Vec<crate::promql::StorageSeries>>,
+    table: HashMap<Vec<String>, Vec<Held>>,
+    /// Decodes the series held as chunks.
+    decoder: Decoder,
+}
+
+/// A series of a join's held side.
+enum Held {
+    /// Decoded as it was read: a group join's or a set operator's held
+    /// side, whose series each serve many streamed series.
+    Decoded(crate::promql::StorageSeries),
+    /// Still chunk bytes (deduplicated and decoded when its streamed series
+    /// comes): a one-to-one join's, whose series each serve one streamed
+    /// series, and which can be as large as the streamed side.
+    Chunks(thanos::Series),
+}
+
+impl Held {
+    fn series(&self, decoder: &Decoder) -> Result<Option<crate::promql::StorageSeries>, ApiError> {
+        match self {
+            Held::Decoded(s) => Ok(Some(s.clone())),
+            Held::Chunks(s) => decoder
+                .decode(s.clone())
+                .map_err(|e| super::query::promql_error(expanding(e))),
+        }
+    }
+}
+
+/// The samples a merged series' chunks hold, from their headers (every
+/// replica's, so at most twice what it decodes to).
+fn chunk_samples(s: &thanos::Series) -> usize {
+    s.chunks
+        .iter()
+        .filter_map(|c| c.raw.as_ref())
+        .map(|c| match c.data.get(..2) {
+            Some(&[a, b]) => usize::from(u16::from_be_bytes([a, b])),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// The most series a match group of a set operator's held side may have:
@@ -528,31 +569,48 @@ async fn hold(
     let err = |e| super::query::promql_error(expanding(e));
     let mut cursor = querier.open(&select.0, &select.1).await.map_err(err)?;
     let decoder = cursor.decoder();
-    let mut batches = Batches::new(move |batch: Vec<thanos::Series>| {
-        let mut out = Vec::with_capacity(batch.len());
-        for s in batch {
-            out.extend(decoder.decode(s)?);
-        }
-        Ok::<_, PromqlError>(out)
-    });
-    let (mut table, mut held) = (HashMap::default(), 0usize);
-    while let Some(decoded) = batches.step(&mut cursor).await {
-        for s in decoded.map_err(err)?.map_err(err)? {
-            held += s.samples.len();
+    let most = if matching.set.is_some() { MAX_GROUP } else { 1 };
+    let (mut table, mut held) = (HashMap::<_, Vec<Held>>::default(), 0usize);
+    if matching.lazy {
+        while let Some(s) = cursor.next_merged().await.map_err(err)? {
+            held += chunk_samples(&s);
             if max > 0 && held > max {
                 return Ok(None);
             }
-            let group: &mut Vec<_> = table.entry(match_group(&s.labels, matching)).or_default();
-            let most = if matching.set.is_some() { MAX_GROUP } else { 1 };
+            let group = table.entry(match_group(&s.labels, matching)).or_default();
             if group.len() == most {
                 return Ok(None);
             }
-            group.push(s);
+            group.push(Held::Chunks(s));
+            crate::rt::yield_if_needed().await;
+        }
+    } else {
+        let on_worker = decoder.clone();
+        let mut batches = Batches::new(move |batch: Vec<thanos::Series>| {
+            let mut out = Vec::with_capacity(batch.len());
+            for s in batch {
+                out.extend(on_worker.decode(s)?);
+            }
+            Ok::<_, PromqlError>(out)
+        });
+        while let Some(decoded) = batches.step(&mut cursor).await {
+            for s in decoded.map_err(err)?.map_err(err)? {
+                held += s.samples.len();
+                if max > 0 && held > max {
+                    return Ok(None);
+                }
+                let group = table.entry(match_group(&s.labels, matching)).or_default();
+                if group.len() == most {
+                    return Ok(None);
+                }
+                group.push(Held::Decoded(s));
+            }
         }
     }
     let lookup = Lookup {
         matching: matching.clone(),
         table,
+        decoder,
     };
     Ok(Some((lookup, cursor.warnings())))
 }
@@ -1006,8 +1064,10 @@ async fn sorted_at_end(
             let Value::Matrix(m) = value else {
                 return Err(ApiError::internal("a range series gave no matrix"));
             };
-            for series in m {
+            for mut series in m {
                 points += series.points.len();
+                // Held to the end: no spare capacity.
+                series.points.shrink_to_fit();
                 matrix.push(series);
             }
         }
@@ -1268,7 +1328,13 @@ impl Work {
                         lookup.table.get(&match_group(&streamed.labels, matching)),
                         matching.set,
                     ) {
-                        (Some(group), _) => group.clone(),
+                        (Some(group), _) => {
+                            let mut series = Vec::with_capacity(group.len());
+                            for held in group {
+                                series.extend(held.series(&lookup.decoder)?);
+                            }
+                            series
+                        }
                         // `unless` keeps a series that nothing matches.
                         (None, Some(SetOp::Unless)) => Vec::new(),
                         // No match group: no output.
