@@ -136,6 +136,18 @@ pub enum Plan {
         /// sorted and written at the end (the answer, not the input).
         sort: bool,
     },
+    /// `lhs or [on|ignoring (labels)] rhs`, each side per-series: the left
+    /// side is streamed first, each output's match group and steps noted;
+    /// then the right side, each output kept at the steps where no left
+    /// output of its group has a value. An instant answer is written as it
+    /// comes (the left side's series, then the right side's, as Prometheus
+    /// orders them); a range answer is held and sorted at the end (the
+    /// answer, not the input).
+    Or {
+        lhs: Query,
+        rhs: Query,
+        matching: Matching,
+    },
     /// One or more aggregations `sum|min|max|avg|count|group [by|without
     /// (...)] (<inner>)` whose inner expressions are per-series: the inner
     /// result of each input series is folded into its group at once, so
@@ -472,6 +484,46 @@ fn held_join(e: &Expr) -> Option<Matching> {
         }
         _ => None,
     }
+}
+
+/// `lhs or [on|ignoring (labels)] rhs` with each side per-series (see
+/// [`Plan::Or`]), matching on labels that are not the metric name.
+fn or_plan(e: &Expr, instant: bool) -> Option<Plan> {
+    let Expr::Binary(b) = e else {
+        return None;
+    };
+    if b.op.to_string() != "or" {
+        return None;
+    }
+    let side = |e: &Expr| {
+        let e = unparen(e);
+        !matches!(e, Expr::MatrixSelector(_)) && per_series(e, instant) && selectors(e) >= 1
+    };
+    if !side(&b.lhs) || !side(&b.rhs) {
+        return None;
+    }
+    let (labels, ignoring) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
+        None => (Vec::new(), true),
+        Some(LabelModifier::Include(on)) => (on.labels.clone(), false),
+        Some(LabelModifier::Exclude(ign)) => (ign.labels.clone(), true),
+    };
+    if labels.iter().any(|l| l == crate::labels::METRIC_NAME) {
+        return None;
+    }
+    let mut labels = labels;
+    labels.sort();
+    Some(Plan::Or {
+        lhs: Query::from_expr(unparen(&b.lhs).clone()),
+        rhs: Query::from_expr(unparen(&b.rhs).clone()),
+        matching: Matching {
+            labels,
+            ignoring,
+            held: 1,
+            set: None,
+            reorders: true,
+            lazy: false,
+        },
+    })
 }
 
 /// How many selectors an expression reads.
@@ -835,6 +887,9 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
             unique: true,
         });
     }
+    if let Some(plan) = or_plan(e, instant) {
+        return Some(plan);
+    }
     if relabeled(e) {
         return Some(Plan::Series {
             type_name: if instant { "vector" } else { "matrix" },
@@ -995,6 +1050,19 @@ pub async fn run(
             super::query::close_result(w, &warnings);
             Ok(Streamed::Done)
         }
+        Plan::Or { lhs, rhs, matching } => {
+            run_or(
+                engine,
+                querier,
+                [lhs, rhs],
+                matching,
+                range,
+                opts,
+                max_points,
+                w,
+            )
+            .await
+        }
         Plan::Aggregate { aggs, outer } => {
             // Every aggregation's fan-out at once; the warnings in the
             // order of the aggregations, as the whole-query engine gives
@@ -1035,6 +1103,134 @@ pub async fn run(
             Ok(Streamed::Done)
         }
     }
+}
+
+/// Evaluates `lhs or rhs` ([`Plan::Or`]).
+#[allow(clippy::too_many_arguments)]
+async fn run_or(
+    engine: &Engine,
+    querier: &Querier<'_>,
+    sides: [&Query; 2],
+    matching: &Matching,
+    range: QueryRange,
+    opts: &QueryOpts,
+    max_points: usize,
+    w: &mut Writer,
+) -> Result<Streamed, ApiError> {
+    let (start, step) = match range {
+        QueryRange::Instant { time_ms } => (time_ms, 1),
+        QueryRange::Range {
+            start_ms, step_ms, ..
+        } => (start_ms, step_ms.max(1)),
+    };
+    let instant = matches!(range, QueryRange::Instant { .. });
+    let step_of = |t: i64| ((t - start) / step).max(0) as usize;
+    // The left side's outputs: by match group, the steps with a value.
+    let mut left: HashMap<Vec<String>, Vec<bool>> = HashMap::default();
+    let mut held: Vec<crate::promql::Series> = Vec::new();
+    let (mut points, mut warnings) = (0usize, Vec::new());
+    if instant {
+        super::query::open_result(w, "vector");
+        w.buf().push(b'[');
+    }
+    let mut first = true;
+    for (i, q) in sides.into_iter().enumerate() {
+        let (mut cursor, mut pipe) =
+            open(engine, querier, q, range, opts, false, None, false).await?;
+        while let Some(done) = next_done(&mut pipe, &mut cursor).await {
+            let Done::Values { values, .. } = done? else {
+                return Err(ApiError::internal("a streamed batch gave no values"));
+            };
+            for value in values {
+                let value = match value {
+                    Value::Vector(mut v) => {
+                        if i == 0 {
+                            for s in &v {
+                                left.entry(match_group(&s.metric, matching))
+                                    .or_insert_with(|| vec![false])[0] = true;
+                            }
+                        } else {
+                            v.retain(|s| !left.contains_key(&match_group(&s.metric, matching)));
+                        }
+                        Value::Vector(v)
+                    }
+                    Value::Matrix(m) => {
+                        let mut kept = Vec::with_capacity(m.len());
+                        for mut s in m {
+                            let group = match_group(&s.metric, matching);
+                            if i == 0 {
+                                let steps = left.entry(group).or_default();
+                                for p in &s.points {
+                                    let k = step_of(p.t);
+                                    if steps.len() <= k {
+                                        steps.resize(k + 1, false);
+                                    }
+                                    steps[k] = true;
+                                }
+                            } else if let Some(steps) = left.get(&group) {
+                                s.points
+                                    .retain(|p| !steps.get(step_of(p.t)).copied().unwrap_or(false));
+                                if s.points.is_empty() {
+                                    continue;
+                                }
+                            }
+                            s.points.shrink_to_fit();
+                            kept.push(s);
+                        }
+                        Value::Matrix(kept)
+                    }
+                    _ => {
+                        return Err(ApiError::internal(
+                            "a streamed query gave a scalar or string",
+                        ))
+                    }
+                };
+                match value {
+                    Value::Matrix(m) => {
+                        points += m.iter().map(|s| s.points.len()).sum::<usize>();
+                        held.extend(m);
+                    }
+                    value => {
+                        let mut bytes = Vec::new();
+                        points += write_items(&mut bytes, &value)?;
+                        if let Some(items) = bytes.get(usize::from(first)..) {
+                            if !items.is_empty() {
+                                w.buf().extend_from_slice(items);
+                                first = false;
+                            }
+                        }
+                    }
+                }
+            }
+            if max_points > 0 && points > max_points {
+                return Err(super::query::promql_error(PromqlError::too_many_samples()));
+            }
+            w.flush_if_full()
+                .await
+                .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
+        }
+        warnings.extend(cursor.warnings());
+    }
+    if instant {
+        w.buf().push(b']');
+        super::query::close_result(w, &warnings);
+        return Ok(Streamed::Done);
+    }
+    // Sorted by labels; a left and a right series with the same labels
+    // (the same match group, so never at the same step) are one series.
+    held.sort_by(|a, b| crate::labels::compare(&a.metric, &b.metric));
+    let mut matrix: Vec<crate::promql::Series> = Vec::with_capacity(held.len());
+    for s in held {
+        match matrix.last_mut() {
+            Some(last) if crate::labels::compare(&last.metric, &s.metric).is_eq() => {
+                last.points.extend(s.points);
+                last.points.sort_by_key(|p| p.t);
+            }
+            _ => matrix.push(s),
+        }
+    }
+    super::query::encode(&Value::Matrix(matrix), &warnings, w).await?;
+    Ok(Streamed::Done)
 }
 
 /// The series plan for a range answer whose outputs may leave the stores'

@@ -451,10 +451,9 @@ fn series_by_series_evaluation_gives_the_same_answers() {
             let r = c.get(&params).unwrap();
             let (s1, streamed) = (r.status, json_body(&r.body));
             let (s2, whole) = get(&c, &format!("{params}&stream=false"));
-            // Every shape here goes series by series but a function over
-            // a selector of several metric names (dropping the name could
-            // make two outputs collide) and an expression over topk.
-            let expect_streamed = !q.starts_with("sum(topk") && !q.contains(" or ");
+            // Every shape here goes series by series but an expression
+            // over topk.
+            let expect_streamed = !q.starts_with("sum(topk");
             assert_eq!(planned_streamed(&r), expect_streamed, "{params}: streamed?");
             assert_eq!((s1, s2), (200, 200), "{params}: {streamed} / {whole}");
             assert_eq!(streamed, whole, "{params}");
@@ -853,7 +852,17 @@ fn set_operators_and_group_right_answer_as_whole() {
             6,
             true,
         ),
-        ("x or y", 200, 8, false),
+        ("x or y", 200, 8, true),
+        ("x or on (instance) y", 200, 6, true),
+        ("y or x", 200, 8, true),
+        ("y or on (instance) x", 200, 4, true),
+        ("rate(x[1m]) or ignoring (cpu) y", 200, 6, true),
+        ("x{instance=\"c\"} or on (instance) y", 200, 4, true),
+        ("rate(x[1m]) or rate(y[1m])", 200, 7, true),
+        // The same labels from both sides, at different steps: one series.
+        ("(y < 25) or (y offset 1m)", 200, 2, true),
+        ("x or vector(1)", 200, 7, false),
+        ("sum(x or y)", 200, 1, false),
         ("x and on (instance) sum by (instance) (y)", 200, 4, false),
         (
             "info * on (instance) group_right (nodename) x",
