@@ -95,6 +95,16 @@ const PER_SERIES: &[&str] = &[
     "tanh",
     "deg",
     "rad",
+    // The calendar functions of a vector (of its values; with no argument
+    // they read the evaluation time, and are not per-series).
+    "minute",
+    "hour",
+    "day_of_week",
+    "day_of_month",
+    "day_of_year",
+    "days_in_month",
+    "month",
+    "year",
 ];
 
 fn unparen(e: &Expr) -> &Expr {
@@ -180,7 +190,19 @@ pub struct Agg {
 
 /// Functions allowed around a streamed aggregation besides the per-series
 /// ones: they need nothing but the groups (and none reads `__name__`).
-const OUTER_CALLS: &[&str] = &["histogram_quantile", "scalar", "sort", "sort_desc"];
+const OUTER_CALLS: &[&str] = &[
+    "histogram_quantile",
+    "scalar",
+    "sort",
+    "sort_desc",
+    // `sum(rate(x[5m])) or vector(0)`.
+    "vector",
+    // Of a placeholder selector its labels are those of an aggregation's
+    // (none), as Prometheus gives them.
+    "absent",
+    "label_replace",
+    "label_join",
+];
 
 /// The metric names the groups of streamed aggregations are given when an
 /// outer expression is evaluated over them start with this.
@@ -838,6 +860,14 @@ fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
         Expr::Call(c)
             if OUTER_CALLS.contains(&c.func.name) || PER_SERIES.contains(&c.func.name) =>
         {
+            // Relabelling that reads or writes the name would see the
+            // placeholders.
+            let names = c.args.args.iter().skip(1).any(|a| {
+                matches!(unparen(a), Expr::StringLiteral(s) if s.val == crate::labels::METRIC_NAME)
+            });
+            if c.func.name.starts_with("label_") && names {
+                return None;
+            }
             let mut c = c.clone();
             for a in c.args.args.iter_mut() {
                 **a = extract(a, instant, found)?;
