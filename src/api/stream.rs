@@ -517,11 +517,12 @@ fn or_plan(e: &Expr, instant: bool) -> Option<Plan> {
     if b.op.to_string() != "or" {
         return None;
     }
+    // Per-series, or of no selector (`vector(0)`), and not both the latter.
     let side = |e: &Expr| {
         let e = unparen(e);
-        !matches!(e, Expr::MatrixSelector(_)) && per_series(e, instant) && selectors(e) >= 1
+        selectors(e) == 0 || (!matches!(e, Expr::MatrixSelector(_)) && per_series(e, instant))
     };
-    if !side(&b.lhs) || !side(&b.rhs) {
+    if !side(&b.lhs) || !side(&b.rhs) || selectors(&b.lhs) + selectors(&b.rhs) == 0 {
         return None;
     }
     let (labels, ignoring) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
@@ -1135,6 +1136,28 @@ pub async fn run(
     }
 }
 
+/// One side of `lhs or rhs`.
+enum OrSide {
+    /// Series by series.
+    Streamed(Join, Pipeline),
+    /// An expression of no selector, evaluated once.
+    Constant(Option<Value>),
+}
+
+impl OrSide {
+    /// The next values; `None` at the end.
+    async fn next(&mut self) -> Option<Result<Vec<Value>, ApiError>> {
+        match self {
+            OrSide::Constant(value) => value.take().map(|v| Ok(vec![v])),
+            OrSide::Streamed(cursor, pipe) => Some(match next_done(pipe, cursor).await? {
+                Ok(Done::Values { values, .. }) => Ok(values),
+                Ok(Done::Json { .. }) => Err(ApiError::internal("a streamed batch gave no values")),
+                Err(e) => Err(e),
+            }),
+        }
+    }
+}
+
 /// Evaluates `lhs or rhs` ([`Plan::Or`]).
 #[allow(clippy::too_many_arguments)]
 async fn run_or(
@@ -1165,13 +1188,20 @@ async fn run_or(
     }
     let mut first = true;
     for (i, q) in sides.into_iter().enumerate() {
-        let (mut cursor, mut pipe) =
-            open(engine, querier, q, range, opts, false, None, false).await?;
-        while let Some(done) = next_done(&mut pipe, &mut cursor).await {
-            let Done::Values { values, .. } = done? else {
-                return Err(ApiError::internal("a streamed batch gave no values"));
-            };
-            for value in values {
+        let mut side = if selectors(q.expr()) == 0 {
+            // `vector(0)`: evaluated once, over nothing.
+            let value = engine
+                .exec_inline(&GroupStore::default(), q, range, opts)
+                .await
+                .map_err(super::query::promql_error)?
+                .value;
+            OrSide::Constant(Some(value))
+        } else {
+            let (cursor, pipe) = open(engine, querier, q, range, opts, false, None, false).await?;
+            OrSide::Streamed(cursor, pipe)
+        };
+        while let Some(values) = side.next().await {
+            for value in values? {
                 let value = match value {
                     Value::Vector(mut v) => {
                         if i == 0 {
@@ -1239,7 +1269,9 @@ async fn run_or(
                 .await
                 .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
         }
-        warnings.extend(cursor.warnings());
+        if let OrSide::Streamed(cursor, _) = &side {
+            warnings.extend(cursor.warnings());
+        }
     }
     if instant {
         w.buf().push(b']');

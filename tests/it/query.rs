@@ -867,7 +867,10 @@ fn set_operators_and_group_right_answer_as_whole() {
         ("rate(x[1m]) or rate(y[1m])", 200, 7, true),
         // The same labels from both sides, at different steps: one series.
         ("(y < 25) or (y offset 1m)", 200, 2, true),
-        ("x or vector(1)", 200, 7, false),
+        ("x or vector(1)", 200, 7, true),
+        ("vector(1) or on (instance) x", 200, 7, true),
+        ("sum by (instance) (rate(x[1m])) or vector(0)", 200, 4, true),
+        ("rate(nonexistent[1m]) or vector(0)", 200, 1, true),
         ("sum(x or y)", 200, 1, false),
         ("x and on (instance) sum by (instance) (y)", 200, 4, false),
         (
