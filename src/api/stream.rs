@@ -258,6 +258,12 @@ fn per_series(e: &Expr, instant: bool) -> bool {
     }
 }
 
+/// Whether a binary operator with a constant side keeps every series it is
+/// given (arithmetic, or a comparison with `bool`).
+fn keeps_all(b: &promql_parser::parser::BinaryExpr) -> bool {
+    !b.op.is_set_operator() && (!b.op.is_comparison_operator() || b.return_bool())
+}
+
 /// Whether `e` gives each output series from one input series but may give
 /// two series the same labels: `label_replace`/`label_join` (with valid
 /// literal arguments, which Prometheus checks even with no input) of a
@@ -277,9 +283,6 @@ fn relabeled(e: &Expr) -> bool {
     let literal = |a: &Expr| match unparen(a) {
         Expr::StringLiteral(s) => Some(s.val.clone()),
         _ => None,
-    };
-    let keeps_all = |b: &promql_parser::parser::BinaryExpr| {
-        !b.op.is_set_operator() && (!b.op.is_comparison_operator() || b.return_bool())
     };
     match unparen(e) {
         Expr::Unary(u) => relabeled(&u.expr),
@@ -379,9 +382,6 @@ pub struct Matching {
     /// `and`/`unless`: a match group may hold any number of series, and
     /// the streamed series is evaluated with all of them.
     set: Option<SetOp>,
-    /// The outputs may come in another order than the streamed series
-    /// (see [`lookup_join`]).
-    reorders: bool,
     /// One-to-one: each held series serves one streamed series, so it is
     /// held as chunks and decoded when used ([`Held::Chunks`]).
     lazy: bool,
@@ -404,14 +404,14 @@ pub enum SetOp {
 /// is arithmetic, a comparison, `and` or `unless`, and no label list names
 /// `__name__` or copies a matching label: the outputs of two streamed
 /// series can then only collide within one match group, which is checked
-/// as they are written (`and` and `unless` give their left series
-/// unchanged, so they never collide). The answer may leave the streamed
-/// side's order ([`Matching::reorders`]): a one-to-one answer keeps only
-/// the `on` labels (or drops the ignored ones), and a copied label that
-/// sorts before an `on` label can reorder two series of different match
-/// groups; otherwise two streamed series of different match groups first
-/// differ at a label that comes before the copied ones. A range answer
-/// of a join that reorders is sorted at its end.
+/// as they come (`and` and `unless` give their left series unchanged, so
+/// they never collide nor leave the streamed side's order). Any other
+/// join's answer can: a one-to-one answer keeps only the `on` labels (or
+/// drops the ignored ones), and a copied label overwrites the streamed
+/// series' own. Its answer is therefore held (the answer, not the input):
+/// sorted at the end over a range, written at the end at an instant, so a
+/// collision (Prometheus's error, or a merge of two series over a range)
+/// hands the query to the whole-query engine before anything is sent.
 fn lookup_join(e: &Expr) -> Option<Matching> {
     use promql_parser::parser::ast::VectorMatchCardinality;
     let Expr::Binary(b) = e else {
@@ -463,10 +463,6 @@ fn lookup_join(e: &Expr) -> Option<Matching> {
     {
         return None;
     }
-    let reorders = matches!(m.card, VectorMatchCardinality::OneToOne)
-        || extra
-            .iter()
-            .any(|x| labels.labels.iter().any(|o| x.as_bytes() <= o.as_bytes()));
     let mut labels = labels.labels.clone();
     labels.sort();
     Some(Matching {
@@ -474,21 +470,27 @@ fn lookup_join(e: &Expr) -> Option<Matching> {
         ignoring,
         held,
         set,
-        reorders,
         lazy: matches!(m.card, VectorMatchCardinality::OneToOne),
     })
 }
 
 /// A join with one side held ([`lookup_join`]), or a per-series
 /// expression of one (`100 * (x / on (instance) group_left info)`,
-/// `abs(x - on (instance) group_left y) > 5`): unary minus, operators with
-/// a constant side and per-series functions of instant vectors keep each
-/// output series from one series of the join, and leave the join's select
-/// numbers as they are (constants read no selector).
+/// `(x and on (instance) y) > 5`): unary minus, operators with a constant
+/// side and per-series functions of instant vectors keep each output
+/// series from one series of the join, and leave the join's select numbers
+/// as they are (constants read no selector).
 fn held_join(e: &Expr) -> Option<Matching> {
+    // A filter above a join that can fail (two series matching alike)
+    // could drop one of the two before they are checked, where Prometheus
+    // fails inside the join: only `and`/`unless`, which cannot fail, may
+    // be filtered.
+    let wrapped = |b: &promql_parser::parser::BinaryExpr, m: Matching| {
+        (keeps_all(b) || m.set.is_some()).then_some(m)
+    };
     match unparen(e) {
-        Expr::Binary(b) if constant(&b.lhs) => held_join(&b.rhs),
-        Expr::Binary(b) if constant(&b.rhs) => held_join(&b.lhs),
+        Expr::Binary(b) if constant(&b.lhs) => wrapped(b, held_join(&b.rhs)?),
+        Expr::Binary(b) if constant(&b.rhs) => wrapped(b, held_join(&b.lhs)?),
         e @ Expr::Binary(_) => lookup_join(e),
         Expr::Unary(u) => held_join(&u.expr),
         Expr::Call(call) if PER_SERIES.contains(&call.func.name) => {
@@ -543,7 +545,6 @@ fn or_plan(e: &Expr, instant: bool) -> Option<Plan> {
             ignoring,
             held: 1,
             set: None,
-            reorders: true,
             lazy: false,
         },
     })
@@ -600,7 +601,9 @@ impl Held {
 fn chunk_samples(s: &thanos::Series) -> usize {
     s.chunks
         .iter()
-        .filter_map(|c| c.raw.as_ref())
+        // A downsampled chunk's count chunk has as many samples as the
+        // others.
+        .filter_map(|c| c.raw.as_ref().or(c.count.as_ref()).or(c.sum.as_ref()))
         .map(|c| match c.data.get(..2) {
             Some(&[a, b]) => usize::from(u16::from_be_bytes([a, b])),
             _ => 0,
@@ -911,11 +914,16 @@ pub fn streamable(q: &Query, range: &QueryRange) -> Option<Plan> {
         });
     }
     if let Some(matching) = held_join(e) {
+        // `and`/`unless` give their left series unchanged: in order, and
+        // never two alike. A join's outputs can be (two left series that
+        // differ only in a copied label, or in a label one-to-one matching
+        // drops), and can leave the stores' order.
+        let unique = matching.set.is_none();
         return Some(Plan::Series {
             type_name: if instant { "vector" } else { "matrix" },
-            sort: !instant && matching.reorders,
+            sort: !instant && unique,
             lookup: Some(matching),
-            unique: true,
+            unique,
         });
     }
     if let Some(plan) = or_plan(e, instant) {
@@ -1071,6 +1079,13 @@ pub async fn run(
                 points += n;
                 if max_points > 0 && points > max_points {
                     return Err(err(PromqlError::too_many_samples()));
+                }
+                // An answer whose series could collide is sent whole at the
+                // end: a collision is then Prometheus's envelope (from the
+                // whole-query engine), never a cut transfer. (Only instant
+                // answers come here; range ones are `sort`.)
+                if *unique {
+                    continue;
                 }
                 w.flush_if_full()
                     .await

@@ -810,6 +810,52 @@ fn set_operators_and_group_right_answer_as_whole() {
         let i = format!("{i:02}");
         series.push(s(&[("__name__", "many"), ("i", &i)], 1, 0..=40));
     }
+    // Two `p` of one instance: `p / on (instance) y` is Prometheus's
+    // error, even where a filter above would drop one of the two.
+    series.push(s(
+        &[("__name__", "p"), ("instance", "a"), ("path", "1")],
+        2,
+        0..=40,
+    ));
+    series.push(s(
+        &[("__name__", "p"), ("instance", "a"), ("path", "2")],
+        0,
+        0..=40,
+    ));
+    // The copied `job` overwrites the left series' own, which reverses
+    // their order.
+    series.push(s(
+        &[
+            ("__name__", "x2"),
+            ("instance", "a"),
+            ("job", "j1"),
+            ("z", "2"),
+        ],
+        1,
+        0..=40,
+    ));
+    series.push(s(
+        &[
+            ("__name__", "x2"),
+            ("instance", "a"),
+            ("job", "j2"),
+            ("z", "1"),
+        ],
+        1,
+        0..=40,
+    ));
+    series.push(s(
+        &[("__name__", "info2"), ("instance", "a"), ("job", "J")],
+        1,
+        0..=40,
+    ));
+    // Enough series that their answer passes the first 64 KiB (when the
+    // response is committed) before two of them collide.
+    for i in 0..1500 {
+        let i = format!("{i:04}");
+        series.push(s(&[("__name__", "a_total"), ("i", &i)], 1, 0..=40));
+        series.push(s(&[("__name__", "b_total"), ("i", &i)], 1, 0..=40));
+    }
     let table = Table {
         series,
         ..Default::default()
@@ -844,7 +890,7 @@ fn set_operators_and_group_right_answer_as_whole() {
             6,
             true,
         ),
-        ("abs(x - on (instance) group_left y) > 5", 200, 4, true),
+        ("abs(x - on (instance) group_left y) > 5", 200, 4, false),
         ("-(x and on (instance) y)", 200, 4, true),
         (
             "sum by (instance) (2 * (x unless on (instance) y))",
@@ -856,6 +902,24 @@ fn set_operators_and_group_right_answer_as_whole() {
             "round(info * on (instance) group_right (nodename) x, 10)",
             200,
             6,
+            true,
+        ),
+        ("(p / on (instance) y) > 30", 422, 0, false),
+        ("sum((p / on (instance) y) > 30)", 422, 0, false),
+        ("p / on (instance) y", 422, 0, true),
+        ("(p and on (instance) y) > 30", 200, 1, true),
+        ("x2 * on (instance) group_left (job) info2", 200, 2, true),
+        (
+            "x2 - on (instance) group_left (job) info2 >= 0",
+            200,
+            2,
+            false,
+        ),
+        ("rate({__name__=~\"a_total|b_total\"}[1m])", 422, 0, true),
+        (
+            "label_replace(a_total, \"i\", \"0000\", \"i\", \"1499\")",
+            422,
+            0,
             true,
         ),
         ("x or y", 200, 8, true),
