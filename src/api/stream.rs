@@ -968,6 +968,10 @@ pub enum Streamed {
 /// the output.
 pub const OUT_OF_ORDER: &str =
     "the series-by-series answer would not be sorted as Prometheus sorts it (a label name sorts before __name__)";
+/// Two series of an outer expression's answer have the same labels once
+/// the groups' placeholder names are taken out, at the same step.
+pub const PLACEHOLDERS: &str =
+    "two series of the outer expression over streamed aggregations have the same labels";
 /// Two output series have the same labels (a join's copies, a
 /// `label_replace`, a dropped name), which Prometheus either merges or
 /// refuses, step by step.
@@ -1142,7 +1146,10 @@ pub async fn run(
                         .await
                         .map_err(|e| without_groups_names_in_error(err(e), n))?
                         .value;
-                    without_groups_name(value)
+                    match without_groups_name(value) {
+                        Some(value) => value,
+                        None => return Ok(Streamed::Whole(PLACEHOLDERS)),
+                    }
                 }
             };
             super::query::encode(&value, &warnings, w).await?;
@@ -1201,15 +1208,23 @@ async fn run_or(
         super::query::open_result(w, "vector");
         w.buf().push(b'[');
     }
-    let mut first = true;
-    for (i, q) in sides.into_iter().enumerate() {
-        let mut side = if selectors(q.expr()) == 0 {
-            // `vector(0)`: evaluated once, over nothing.
+    // A side of no selector (`vector(0)`) is evaluated first, once, over
+    // nothing: its error, as Prometheus's evaluation of both operands
+    // before either is used, comes before anything is written.
+    let mut constants = [None, None];
+    for (i, q) in sides.iter().enumerate() {
+        if selectors(q.expr()) == 0 {
             let value = engine
                 .exec_inline(&GroupStore::default(), q, range, opts)
                 .await
                 .map_err(super::query::promql_error)?
                 .value;
+            constants[i] = Some(value);
+        }
+    }
+    let mut first = true;
+    for (i, q) in sides.into_iter().enumerate() {
+        let mut side = if let Some(value) = constants[i].take() {
             OrSide::Constant(Some(value))
         } else {
             let (cursor, pipe) = open(engine, querier, q, range, opts, false, None, false).await?;
@@ -1695,7 +1710,7 @@ async fn next_done(pipe: &mut Pipeline, join: &mut Join) -> Option<Result<Done, 
 
 /// Removes the groups' placeholder name from an outer expression's result
 /// (comparisons and `sort` keep the name of what they are given).
-fn without_groups_name(value: Value) -> Value {
+fn without_groups_name(value: Value) -> Option<Value> {
     let strip = |m: &crate::promql::Metric| -> crate::promql::Metric {
         if m.iter()
             .any(|l| l.name == crate::labels::METRIC_NAME && l.value.starts_with(GROUPS))
@@ -1710,15 +1725,21 @@ fn without_groups_name(value: Value) -> Value {
             m.clone()
         }
     };
-    match value {
-        Value::Vector(v) => Value::Vector(
-            v.into_iter()
+    Some(match value {
+        Value::Vector(v) => {
+            let v: Vec<crate::promql::Sample> = v
+                .into_iter()
                 .map(|s| crate::promql::Sample {
                     metric: strip(&s.metric),
                     ..s
                 })
-                .collect(),
-        ),
+                .collect();
+            let mut seen = rustc_hash::FxHashSet::default();
+            if !v.iter().all(|s| seen.insert(&s.metric)) {
+                return None;
+            }
+            Value::Vector(v)
+        }
         Value::Matrix(m) => {
             let mut m: Vec<crate::promql::Series> = m
                 .into_iter()
@@ -1728,12 +1749,27 @@ fn without_groups_name(value: Value) -> Value {
                 })
                 .collect();
             // The engine sorted the range result with the placeholders in
-            // it; without them the order can change (`A or B`).
+            // it; without them the order can change (`A or B`), and two
+            // series can become one (`sum(x) or vector(0)`: the sum where
+            // it has a value, `{}` 0 elsewhere), as Prometheus keeps them.
             m.sort_by(|a, b| crate::labels::compare(&a.metric, &b.metric));
-            Value::Matrix(m)
+            let mut merged: Vec<crate::promql::Series> = Vec::with_capacity(m.len());
+            for s in m {
+                match merged.last_mut() {
+                    Some(last) if crate::labels::compare(&last.metric, &s.metric).is_eq() => {
+                        last.points.extend(s.points);
+                        last.points.sort_by_key(|p| p.t);
+                        if last.points.windows(2).any(|w| w[0].t == w[1].t) {
+                            return None;
+                        }
+                    }
+                    _ => merged.push(s),
+                }
+            }
+            Value::Matrix(merged)
         }
         other => other,
-    }
+    })
 }
 
 /// An outer expression's error with the groups' placeholder names taken

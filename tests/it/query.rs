@@ -395,6 +395,10 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         "-sum(c)",
         "sum(c) + sum(m)",
         "sum(c) or vector(0)",
+        // The sum has no value at the first steps: `{}` is one series.
+        "sum(rate(c[1m])) or vector(0)",
+        "count(c > 90) or vector(0)",
+        "sum(c) or sum(m)",
         "sum(rate(nonexistent[1m])) or vector(0)",
         "absent(sum(nonexistent))",
         "hour(timestamp(c))",
@@ -935,6 +939,13 @@ fn set_operators_and_group_right_answer_as_whole() {
         ("vector(1) or on (instance) x", 200, 7, true),
         ("sum by (instance) (rate(x[1m])) or vector(0)", 200, 4, true),
         ("rate(nonexistent[1m]) or vector(0)", 200, 1, true),
+        // The side of no selector fails before the other is streamed.
+        (
+            "a_total or label_replace(vector(1), \"a\", \"$1\", \"b\", \"(\")",
+            422,
+            0,
+            true,
+        ),
         ("sum(x or y)", 200, 1, false),
         ("x and on (instance) sum by (instance) (y)", 200, 4, false),
         (
