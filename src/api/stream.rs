@@ -197,18 +197,19 @@ const OUTER_CALLS: &[&str] = &[
     "sort_desc",
     // `sum(rate(x[5m])) or vector(0)`.
     "vector",
-    // Of a placeholder selector its labels are those of an aggregation's
-    // (none), as Prometheus gives them.
+    // Of a placeholder selector (whose only matcher is the placeholder
+    // name) its labels are none, as Prometheus gives an aggregation's.
     "absent",
     "label_replace",
     "label_join",
 ];
 
-/// The metric names the groups of streamed aggregations are given when an
-/// outer expression is evaluated over them start with this.
+/// The names of the selectors that stand for streamed aggregations in an
+/// outer expression start with this (the series they select keep their own
+/// labels: see `GroupStore`).
 pub const GROUPS: &str = "__sluice_groups_";
 
-/// The metric name of the groups of aggregation number `i`.
+/// The name of the selector standing for aggregation number `i`.
 pub fn groups_name(i: usize) -> String {
     format!("{GROUPS}{i}__")
 }
@@ -801,29 +802,11 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
 fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
     match e {
         Expr::Aggregate(agg) => {
-            match aggregate_plan(agg, instant) {
-                // topk's results are input series, not groups: it is
-                // streamed only as the whole query.
-                Some(Agg {
-                    op: AggOp::Topk(_) | AggOp::Bottomk(_),
-                    ..
-                }) => {}
-                // `by (__name__)` keeps the real name, which the groups'
-                // selector would clash with.
-                Some(a) if a.by && a.labels.iter().any(|l| l == crate::labels::METRIC_NAME) => {
-                    return None
-                }
-                Some(a) => {
-                    found.push(a);
-                    return promql_parser::parser::parse(&groups_name(found.len() - 1)).ok();
-                }
-                None => {}
-            }
-            // An outer `by (__name__)` would group by the placeholder names.
-            if matches!(&agg.modifier, Some(LabelModifier::Include(l))
-                if l.labels.iter().any(|l| l == crate::labels::METRIC_NAME))
-            {
-                return None;
+            // The placeholder selector is given the aggregation's result
+            // series with their own labels (see `GroupStore`).
+            if let Some(a) = aggregate_plan(agg, instant) {
+                found.push(a);
+                return promql_parser::parser::parse(&groups_name(found.len() - 1)).ok();
             }
             let mut outer = agg.clone();
             outer.expr = Box::new(extract(&agg.expr, instant, found)?);
@@ -843,19 +826,6 @@ fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
             Some(Expr::Unary(u))
         }
         Expr::Binary(b) => {
-            // Matching on (or ignoring) the name would see the placeholders.
-            if let Some(m) = &b.modifier {
-                let named = |l: &promql_parser::label::Labels| {
-                    l.labels.iter().any(|l| l == crate::labels::METRIC_NAME)
-                };
-                let in_matching = match &m.matching {
-                    Some(LabelModifier::Include(l)) | Some(LabelModifier::Exclude(l)) => named(l),
-                    None => false,
-                };
-                if in_matching || m.card.labels().is_some_and(named) {
-                    return None;
-                }
-            }
             let mut b = b.clone();
             b.lhs = Box::new(extract(&b.lhs, instant, found)?);
             b.rhs = Box::new(extract(&b.rhs, instant, found)?);
@@ -864,14 +834,6 @@ fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
         Expr::Call(c)
             if OUTER_CALLS.contains(&c.func.name) || PER_SERIES.contains(&c.func.name) =>
         {
-            // Relabelling that reads or writes the name would see the
-            // placeholders.
-            let names = c.args.args.iter().skip(1).any(|a| {
-                matches!(unparen(a), Expr::StringLiteral(s) if s.val == crate::labels::METRIC_NAME)
-            });
-            if c.func.name.starts_with("label_") && names {
-                return None;
-            }
             let mut c = c.clone();
             for a in c.args.args.iter_mut() {
                 **a = extract(a, instant, found)?;
@@ -968,10 +930,6 @@ pub enum Streamed {
 /// the output.
 pub const OUT_OF_ORDER: &str =
     "the series-by-series answer would not be sorted as Prometheus sorts it (a label name sorts before __name__)";
-/// Two series of an outer expression's answer have the same labels once
-/// the groups' placeholder names are taken out, at the same step.
-pub const PLACEHOLDERS: &str =
-    "two series of the outer expression over streamed aggregations have the same labels";
 /// Two output series have the same labels (a join's copies, a
 /// `label_replace`, a dropped name), which Prometheus either merges or
 /// refuses, step by step.
@@ -1136,20 +1094,15 @@ pub async fn run(
                     groups.finish()
                 }
                 Some(outer) => {
-                    let n = folded.len();
                     let mut store = GroupStore::default();
                     for (i, (groups, _)) in folded.into_iter().enumerate() {
                         groups.into_storage(&mut store, &groups_name(i));
                     }
-                    let value = engine
+                    engine
                         .exec_inline(&store, outer, range, opts)
                         .await
-                        .map_err(|e| without_groups_names_in_error(err(e), n))?
-                        .value;
-                    match without_groups_name(value) {
-                        Some(value) => value,
-                        None => return Ok(Streamed::Whole(PLACEHOLDERS)),
-                    }
+                        .map_err(err)?
+                        .value
                 }
             };
             super::query::encode(&value, &warnings, w).await?;
@@ -1708,90 +1661,16 @@ async fn next_done(pipe: &mut Pipeline, join: &mut Join) -> Option<Result<Done, 
     })
 }
 
-/// Removes the groups' placeholder name from an outer expression's result
-/// (comparisons and `sort` keep the name of what they are given).
-fn without_groups_name(value: Value) -> Option<Value> {
-    let strip = |m: &crate::promql::Metric| -> crate::promql::Metric {
-        if m.iter()
-            .any(|l| l.name == crate::labels::METRIC_NAME && l.value.starts_with(GROUPS))
-        {
-            std::sync::Arc::new(
-                m.iter()
-                    .filter(|l| l.name != crate::labels::METRIC_NAME)
-                    .cloned()
-                    .collect(),
-            )
-        } else {
-            m.clone()
-        }
-    };
-    Some(match value {
-        Value::Vector(v) => {
-            let v: Vec<crate::promql::Sample> = v
-                .into_iter()
-                .map(|s| crate::promql::Sample {
-                    metric: strip(&s.metric),
-                    ..s
-                })
-                .collect();
-            let mut seen = rustc_hash::FxHashSet::default();
-            if !v.iter().all(|s| seen.insert(&s.metric)) {
-                return None;
-            }
-            Value::Vector(v)
-        }
-        Value::Matrix(m) => {
-            let mut m: Vec<crate::promql::Series> = m
-                .into_iter()
-                .map(|s| crate::promql::Series {
-                    metric: strip(&s.metric),
-                    ..s
-                })
-                .collect();
-            // The engine sorted the range result with the placeholders in
-            // it; without them the order can change (`A or B`), and two
-            // series can become one (`sum(x) or vector(0)`: the sum where
-            // it has a value, `{}` 0 elsewhere), as Prometheus keeps them.
-            m.sort_by(|a, b| crate::labels::compare(&a.metric, &b.metric));
-            let mut merged: Vec<crate::promql::Series> = Vec::with_capacity(m.len());
-            for s in m {
-                match merged.last_mut() {
-                    Some(last) if crate::labels::compare(&last.metric, &s.metric).is_eq() => {
-                        last.points.extend(s.points);
-                        last.points.sort_by_key(|p| p.t);
-                        if last.points.windows(2).any(|w| w[0].t == w[1].t) {
-                            return None;
-                        }
-                    }
-                    _ => merged.push(s),
-                }
-            }
-            Value::Matrix(merged)
-        }
-        other => other,
-    })
-}
-
-/// An outer expression's error with the groups' placeholder names taken
-/// out of the label sets it quotes (`{__name__="__sluice_groups_0__",
-/// job="a"}` is `{job="a"}` to the user, as an aggregation's result is).
-fn without_groups_names_in_error(mut e: ApiError, aggs: usize) -> ApiError {
-    for i in 0..aggs {
-        let name = groups_name(i);
-        e.message = e
-            .message
-            .replace(&format!("__name__=\"{name}\", "), "")
-            .replace(&format!("__name__=\"{name}\""), "");
-    }
-    e
-}
-
 /// The groups of streamed aggregations as series, in the order each
 /// aggregation's groups appeared: an outer expression's instant vector
 /// keeps that order, as Prometheus's aggregation result does (a
-/// `MemoryStorage` would give them sorted by labels).
+/// `MemoryStorage` would give them sorted by labels). Each series is kept
+/// under its aggregation's placeholder name ([`groups_name`]) and given to
+/// the select of that name, with its own labels: a group's (no metric
+/// name, as Prometheus's aggregation gives), or the input series' that a
+/// `topk` kept.
 #[derive(Default)]
-struct GroupStore(Vec<crate::promql::StorageSeries>);
+struct GroupStore(Vec<(String, crate::promql::StorageSeries)>);
 
 impl Storage for GroupStore {
     fn select<'a>(
@@ -1799,11 +1678,17 @@ impl Storage for GroupStore {
         hints: &'a crate::promql::SelectHints,
         matchers: &'a [crate::labels::Matcher],
     ) -> crate::promql::SelectFuture<'a> {
+        let name = matchers
+            .iter()
+            .find(|m| {
+                m.name == crate::labels::METRIC_NAME && m.kind == crate::labels::MatchKind::Eq
+            })
+            .map(|m| m.value.as_str());
         let series = self
             .0
             .iter()
-            .filter(|s| crate::labels::matches_all(matchers, &s.labels))
-            .filter_map(|s| {
+            .filter(|(key, _)| Some(key.as_str()) == name)
+            .filter_map(|(_, s)| {
                 let lo = s.samples.partition_point(|p| p.t < hints.start);
                 let hi = s.samples.partition_point(|p| p.t <= hints.end);
                 let samples = s.samples.get(lo..hi).unwrap_or(&[]).to_vec();
@@ -2187,16 +2072,51 @@ impl Groups {
         Value::Matrix(series)
     }
 
-    /// The groups as series named `name` at the query's steps, added to
-    /// `store`, with a staleness marker at every step a group has no value,
-    /// so that the outer expression's selector sees each step's value and
-    /// nothing else.
+    /// The groups as series at the query's steps, added to `store` under
+    /// the placeholder `name`, with a staleness marker at every step a
+    /// group has no value, so that the outer expression's selector sees
+    /// each step's value and nothing else. `topk`/`bottomk` give the input
+    /// series they kept, the same way.
     fn into_storage(mut self, store: &mut GroupStore, name: &str) {
+        if self.ranked().is_some() {
+            let (start, step, steps) = (self.start, self.step, self.steps);
+            let series: Vec<crate::promql::Series> = match self.finish_ranked() {
+                Value::Vector(v) => v
+                    .into_iter()
+                    .map(|s| crate::promql::Series {
+                        metric: s.metric,
+                        points: vec![crate::promql::Point { t: s.t, v: s.v }],
+                    })
+                    .collect(),
+                Value::Matrix(m) => m,
+                _ => Vec::new(),
+            };
+            for s in series {
+                let mut points = s.points.into_iter().peekable();
+                let samples = (0..steps)
+                    .map(|i| {
+                        let t = start + i as i64 * step;
+                        let v = match points.next_if(|p| p.t == t) {
+                            Some(p) => p.v,
+                            None => crate::promql::stale_nan(),
+                        };
+                        crate::promql::Point { t, v }
+                    })
+                    .collect();
+                store.0.push((
+                    name.to_string(),
+                    crate::promql::StorageSeries {
+                        labels: s.metric.to_vec(),
+                        samples,
+                    },
+                ));
+            }
+            return;
+        }
         self.take_quantiles();
         let op = self.op;
         for g in self.groups {
             let mut labels = g.labels.clone();
-            labels.push(crate::labels::label(crate::labels::METRIC_NAME, name));
             crate::labels::sort(&mut labels);
             let points: Vec<crate::promql::Point> = g
                 .steps
@@ -2207,10 +2127,13 @@ impl Groups {
                     v: a.map_or(crate::promql::stale_nan(), |a| Self::value_of(op, &a)),
                 })
                 .collect();
-            store.0.push(crate::promql::StorageSeries {
-                labels,
-                samples: points,
-            });
+            store.0.push((
+                name.to_string(),
+                crate::promql::StorageSeries {
+                    labels,
+                    samples: points,
+                },
+            ));
         }
     }
 

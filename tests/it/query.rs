@@ -399,6 +399,15 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         "sum(rate(c[1m])) or vector(0)",
         "count(c > 90) or vector(0)",
         "sum(c) or sum(m)",
+        // Expressions over topk (its kept series keep their labels), and
+        // over the metric name.
+        "sort_desc(topk(3, c))",
+        "topk(2, c) > 30",
+        "count(bottomk by (job) (2, rate(c[1m])))",
+        "sum by (__name__) (c) / 2",
+        "sum(c) + on (__name__) sum(m)",
+        "max by (__name__) ({__name__=~\"c|m\"}) > 0",
+        "label_replace(sum by (job) (c), \"__name__\", \"x\", \"job\", \"(.*)\")",
         "sum(rate(nonexistent[1m])) or vector(0)",
         "absent(sum(nonexistent))",
         "hour(timestamp(c))",
@@ -461,10 +470,12 @@ fn series_by_series_evaluation_gives_the_same_answers() {
             let r = c.get(&params).unwrap();
             let (s1, streamed) = (r.status, json_body(&r.body));
             let (s2, whole) = get(&c, &format!("{params}&stream=false"));
-            // Every shape here goes series by series but an expression
-            // over topk.
-            let expect_streamed = !q.starts_with("sum(topk");
-            assert_eq!(planned_streamed(&r), expect_streamed, "{params}: streamed?");
+            // Every shape here goes series by series, to the end.
+            assert_eq!(
+                r.header("sluice-evaluation"),
+                Some("series-by-series"),
+                "{params}"
+            );
             assert_eq!((s1, s2), (200, 200), "{params}: {streamed} / {whole}");
             assert_eq!(streamed, whole, "{params}");
             assert_ne!(whole["data"]["result"], json!([]), "{params}");
