@@ -186,6 +186,9 @@ pub struct Agg {
     /// The inner expression may give two series the same labels
     /// ([`relabeled`]): checked as they come.
     unique: bool,
+    /// The inner expression is `lhs or rhs` ([`Plan::Or`]): its sides and
+    /// matching.
+    or: Option<([Query; 2], Matching)>,
 }
 
 /// Functions allowed around a streamed aggregation besides the per-series
@@ -772,9 +775,13 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
     let inner = unparen(&agg.expr);
     let lookup = held_join(inner);
     let unique = relabeled(inner);
+    let or = match or_plan(inner, instant) {
+        Some(Plan::Or { lhs, rhs, matching }) => Some(([lhs, rhs], matching)),
+        _ => None,
+    };
     if (agg.param.is_some() && !takes_param)
         || matches!(inner, Expr::MatrixSelector(_))
-        || !(per_series(inner, instant) || lookup.is_some() || unique)
+        || !(per_series(inner, instant) || lookup.is_some() || unique || or.is_some())
     {
         return None;
     }
@@ -791,6 +798,7 @@ fn aggregate_plan(agg: &promql_parser::parser::AggregateExpr, instant: bool) -> 
         value_label,
         lookup,
         unique,
+        or,
     })
 }
 
@@ -1133,7 +1141,159 @@ impl OrSide {
     }
 }
 
-/// Evaluates `lhs or rhs` ([`Plan::Or`]).
+/// `lhs or rhs`'s output values in order: the left side's, each output's
+/// match group and steps noted, then the right side's, each kept at the
+/// steps where no left output of its group has a value.
+struct OrStream<'q> {
+    sides: [&'q Query; 2],
+    matching: Matching,
+    range: QueryRange,
+    opts: QueryOpts,
+    /// The side being read (0, 1; 2 at the end) and its source.
+    at: usize,
+    side: Option<OrSide>,
+    /// The sides of no selector, evaluated up front.
+    constants: [Option<Value>; 2],
+    /// The left side's outputs: by match group, the steps with a value.
+    left: HashMap<Vec<String>, Vec<bool>>,
+    warnings: Vec<String>,
+}
+
+impl<'q> OrStream<'q> {
+    /// Evaluates a side of no selector (`vector(0)`) at once, over
+    /// nothing: its error, as Prometheus's evaluation of both operands
+    /// before either is used, comes before anything is written.
+    async fn new(
+        engine: &Engine,
+        sides: [&'q Query; 2],
+        matching: &Matching,
+        range: QueryRange,
+        opts: &QueryOpts,
+    ) -> Result<OrStream<'q>, ApiError> {
+        let mut constants = [None, None];
+        for (i, q) in sides.iter().enumerate() {
+            if selectors(q.expr()) == 0 {
+                let value = engine
+                    .exec_inline(&GroupStore::default(), q, range, opts)
+                    .await
+                    .map_err(super::query::promql_error)?
+                    .value;
+                constants[i] = Some(value);
+            }
+        }
+        Ok(OrStream {
+            sides,
+            matching: matching.clone(),
+            range,
+            opts: *opts,
+            at: 0,
+            side: None,
+            constants,
+            left: HashMap::default(),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The next values; `None` at the end.
+    async fn next(
+        &mut self,
+        engine: &Engine,
+        querier: &Querier<'_>,
+    ) -> Option<Result<Vec<Value>, ApiError>> {
+        loop {
+            let q = *self.sides.get(self.at)?;
+            if self.side.is_none() {
+                self.side = Some(match self.constants[self.at].take() {
+                    Some(value) => OrSide::Constant(Some(value)),
+                    None => {
+                        let opened = open(
+                            engine, querier, q, self.range, &self.opts, false, None, false,
+                        )
+                        .await;
+                        match opened {
+                            Ok((cursor, pipe)) => OrSide::Streamed(cursor, pipe),
+                            Err(e) => return Some(Err(e)),
+                        }
+                    }
+                });
+            }
+            let side = self.side.as_mut()?;
+            match side.next().await {
+                Some(Ok(values)) => return Some(self.filter(values)),
+                Some(Err(e)) => return Some(Err(e)),
+                None => {
+                    if let OrSide::Streamed(cursor, _) = side {
+                        self.warnings.extend(cursor.warnings());
+                    }
+                    self.side = None;
+                    self.at += 1;
+                }
+            }
+        }
+    }
+
+    /// Notes the left side's outputs; keeps the right side's where no left
+    /// output of their group has a value.
+    fn filter(&mut self, values: Vec<Value>) -> Result<Vec<Value>, ApiError> {
+        let (start, step) = match self.range {
+            QueryRange::Instant { time_ms } => (time_ms, 1),
+            QueryRange::Range {
+                start_ms, step_ms, ..
+            } => (start_ms, step_ms.max(1)),
+        };
+        let step_of = |t: i64| ((t - start) / step).max(0) as usize;
+        let (left, matching) = (&mut self.left, &self.matching);
+        let mut out = Vec::with_capacity(values.len());
+        for value in values {
+            out.push(match value {
+                Value::Vector(mut v) => {
+                    if self.at == 0 {
+                        for s in &v {
+                            left.entry(match_group(&s.metric, matching))
+                                .or_insert_with(|| vec![false])[0] = true;
+                        }
+                    } else {
+                        v.retain(|s| !left.contains_key(&match_group(&s.metric, matching)));
+                    }
+                    Value::Vector(v)
+                }
+                Value::Matrix(m) => {
+                    let mut kept = Vec::with_capacity(m.len());
+                    for mut s in m {
+                        let group = match_group(&s.metric, matching);
+                        if self.at == 0 {
+                            let steps = left.entry(group).or_default();
+                            for p in &s.points {
+                                let k = step_of(p.t);
+                                if steps.len() <= k {
+                                    steps.resize(k + 1, false);
+                                }
+                                steps[k] = true;
+                            }
+                        } else if let Some(steps) = left.get(&group) {
+                            s.points
+                                .retain(|p| !steps.get(step_of(p.t)).copied().unwrap_or(false));
+                            if s.points.is_empty() {
+                                continue;
+                            }
+                        }
+                        kept.push(s);
+                    }
+                    Value::Matrix(kept)
+                }
+                _ => {
+                    return Err(ApiError::internal(
+                        "a streamed query gave a scalar or string",
+                    ))
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Evaluates `lhs or rhs` ([`Plan::Or`]): an instant answer written as it
+/// comes, a range one held and sorted at the end.
 #[allow(clippy::too_many_arguments)]
 async fn run_or(
     engine: &Engine,
@@ -1145,120 +1305,47 @@ async fn run_or(
     max_points: usize,
     w: &mut Writer,
 ) -> Result<Streamed, ApiError> {
-    let (start, step) = match range {
-        QueryRange::Instant { time_ms } => (time_ms, 1),
-        QueryRange::Range {
-            start_ms, step_ms, ..
-        } => (start_ms, step_ms.max(1)),
-    };
     let instant = matches!(range, QueryRange::Instant { .. });
-    let step_of = |t: i64| ((t - start) / step).max(0) as usize;
-    // The left side's outputs: by match group, the steps with a value.
-    let mut left: HashMap<Vec<String>, Vec<bool>> = HashMap::default();
+    let mut stream = OrStream::new(engine, sides, matching, range, opts).await?;
     let mut held: Vec<crate::promql::Series> = Vec::new();
-    let (mut points, mut warnings) = (0usize, Vec::new());
+    let mut points = 0usize;
     if instant {
         super::query::open_result(w, "vector");
         w.buf().push(b'[');
     }
-    // A side of no selector (`vector(0)`) is evaluated first, once, over
-    // nothing: its error, as Prometheus's evaluation of both operands
-    // before either is used, comes before anything is written.
-    let mut constants = [None, None];
-    for (i, q) in sides.iter().enumerate() {
-        if selectors(q.expr()) == 0 {
-            let value = engine
-                .exec_inline(&GroupStore::default(), q, range, opts)
-                .await
-                .map_err(super::query::promql_error)?
-                .value;
-            constants[i] = Some(value);
-        }
-    }
     let mut first = true;
-    for (i, q) in sides.into_iter().enumerate() {
-        let mut side = if let Some(value) = constants[i].take() {
-            OrSide::Constant(Some(value))
-        } else {
-            let (cursor, pipe) = open(engine, querier, q, range, opts, false, None, false).await?;
-            OrSide::Streamed(cursor, pipe)
-        };
-        while let Some(values) = side.next().await {
-            for value in values? {
-                let value = match value {
-                    Value::Vector(mut v) => {
-                        if i == 0 {
-                            for s in &v {
-                                left.entry(match_group(&s.metric, matching))
-                                    .or_insert_with(|| vec![false])[0] = true;
-                            }
-                        } else {
-                            v.retain(|s| !left.contains_key(&match_group(&s.metric, matching)));
-                        }
-                        Value::Vector(v)
+    while let Some(values) = stream.next(engine, querier).await {
+        for value in values? {
+            match value {
+                Value::Matrix(m) => {
+                    for mut s in m {
+                        points += s.points.len();
+                        s.points.shrink_to_fit();
+                        held.push(s);
                     }
-                    Value::Matrix(m) => {
-                        let mut kept = Vec::with_capacity(m.len());
-                        for mut s in m {
-                            let group = match_group(&s.metric, matching);
-                            if i == 0 {
-                                let steps = left.entry(group).or_default();
-                                for p in &s.points {
-                                    let k = step_of(p.t);
-                                    if steps.len() <= k {
-                                        steps.resize(k + 1, false);
-                                    }
-                                    steps[k] = true;
-                                }
-                            } else if let Some(steps) = left.get(&group) {
-                                s.points
-                                    .retain(|p| !steps.get(step_of(p.t)).copied().unwrap_or(false));
-                                if s.points.is_empty() {
-                                    continue;
-                                }
-                            }
-                            s.points.shrink_to_fit();
-                            kept.push(s);
-                        }
-                        Value::Matrix(kept)
-                    }
-                    _ => {
-                        return Err(ApiError::internal(
-                            "a streamed query gave a scalar or string",
-                        ))
-                    }
-                };
-                match value {
-                    Value::Matrix(m) => {
-                        points += m.iter().map(|s| s.points.len()).sum::<usize>();
-                        held.extend(m);
-                    }
-                    value => {
-                        let mut bytes = Vec::new();
-                        points += write_items(&mut bytes, &value)?;
-                        if let Some(items) = bytes.get(usize::from(first)..) {
-                            if !items.is_empty() {
-                                w.buf().extend_from_slice(items);
-                                first = false;
-                            }
+                }
+                value => {
+                    let mut bytes = Vec::new();
+                    points += write_items(&mut bytes, &value)?;
+                    if let Some(items) = bytes.get(usize::from(first)..) {
+                        if !items.is_empty() {
+                            w.buf().extend_from_slice(items);
+                            first = false;
                         }
                     }
                 }
             }
-            if max_points > 0 && points > max_points {
-                return Err(super::query::promql_error(PromqlError::too_many_samples()));
-            }
-            w.flush_if_full()
-                .await
-                .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
         }
-        if let OrSide::Streamed(cursor, _) = &side {
-            warnings.extend(cursor.warnings());
+        if max_points > 0 && points > max_points {
+            return Err(super::query::promql_error(PromqlError::too_many_samples()));
         }
+        w.flush_if_full()
+            .await
+            .map_err(|e| ApiError::new(ErrorType::Canceled, e.to_string()))?;
     }
     if instant {
         w.buf().push(b']');
-        super::query::close_result(w, &warnings);
+        super::query::close_result(w, &stream.warnings);
         return Ok(Streamed::Done);
     }
     // Sorted by labels; a left and a right series with the same labels
@@ -1274,7 +1361,7 @@ async fn run_or(
             _ => matrix.push(s),
         }
     }
-    super::query::encode(&Value::Matrix(matrix), &warnings, w).await?;
+    super::query::encode(&Value::Matrix(matrix), &stream.warnings, w).await?;
     Ok(Streamed::Done)
 }
 
@@ -1395,6 +1482,33 @@ async fn fold(
     opts: &QueryOpts,
     max_points: usize,
 ) -> Result<(Groups, Vec<String>), FoldEnd> {
+    let mut groups = Groups::new(
+        agg.op,
+        agg.by,
+        agg.labels.clone(),
+        range,
+        agg.value_label.clone(),
+    );
+    if let Some((sides, matching)) = &agg.or {
+        // `or`'s outputs never collide (see `Plan::Or`); folded in its
+        // order, the left side's then the right side's, as Prometheus's
+        // instant vector of it is ordered.
+        let [lhs, rhs] = sides;
+        let mut stream = OrStream::new(engine, [lhs, rhs], matching, range, opts)
+            .await
+            .map_err(FoldEnd::Failed)?;
+        while let Some(values) = stream.next(engine, querier).await {
+            for value in &values.map_err(FoldEnd::Failed)? {
+                groups.add(value).map_err(FoldEnd::Failed)?;
+            }
+            if max_points > 0 && groups.held() > max_points {
+                return Err(FoldEnd::Failed(super::query::promql_error(
+                    PromqlError::too_many_samples(),
+                )));
+            }
+        }
+        return Ok((groups, stream.warnings));
+    }
     let (lookup, warnings) = match &agg.lookup {
         None => (None, Vec::new()),
         Some(matching) => {
@@ -1429,13 +1543,6 @@ async fn fold(
     .await
     .map_err(FoldEnd::Failed)?;
     let mut outputs: rustc_hash::FxHashSet<u64> = Default::default();
-    let mut groups = Groups::new(
-        agg.op,
-        agg.by,
-        agg.labels.clone(),
-        range,
-        agg.value_label.clone(),
-    );
     while let Some(done) = next_done(&mut pipe, &mut cursor).await {
         let Done::Values { values, labels } = done.map_err(FoldEnd::Failed)? else {
             return Err(FoldEnd::Failed(ApiError::internal(

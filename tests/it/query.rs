@@ -957,7 +957,11 @@ fn set_operators_and_group_right_answer_as_whole() {
             0,
             true,
         ),
-        ("sum(x or y)", 200, 1, false),
+        ("sum(x or y)", 200, 1, true),
+        ("count by (instance) (x or on (instance) y)", 200, 3, true),
+        ("topk(2, rate(x[1m]) or rate(y[1m]))", 200, 2, true),
+        ("sum(rate(x[1m]) or vector(0))", 200, 1, true),
+        ("sum((y < 25) or (y offset 1m))", 200, 1, true),
         ("x and on (instance) sum by (instance) (y)", 200, 4, false),
         (
             "info * on (instance) group_right (nodename) x",
