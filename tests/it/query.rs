@@ -25,6 +25,38 @@ fn planned_streamed(r: &sluice::testkit::HttpResponse) -> bool {
     }
 }
 
+/// Each `(query, status, outputs at time 300, planned series by series)`
+/// asked at time 300 and over 0-600 s at 60 s, streamed and with
+/// `stream=false`: the same status and bytes, the number of outputs at the
+/// instant, at least one over the range where there is one at the instant.
+fn compare_with_whole(c: &Cluster, cases: &[(&str, u16, usize, bool)]) {
+    for &(q, status, outputs, streams) in cases {
+        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        for (path, instant) in [
+            (format!("/api/v1/query?query={enc}&time=300"), true),
+            (
+                format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
+                false,
+            ),
+        ] {
+            let streamed = c.get(&path).unwrap();
+            assert_eq!(planned_streamed(&streamed), streams, "{path}: streamed?");
+            let whole = c.get(&format!("{path}&stream=false")).unwrap();
+            assert_eq!(streamed.status, status, "{path}: {}", streamed.text());
+            assert_eq!(streamed.text(), whole.text(), "{path}");
+            if status == 200 {
+                let v = json_body(&streamed.body);
+                let n = v["data"]["result"].as_array().unwrap().len();
+                if instant {
+                    assert_eq!(n, outputs, "{path}: {v}");
+                } else {
+                    assert!(n >= outputs.min(1), "{path}: {v}");
+                }
+            }
+        }
+    }
+}
+
 fn get(c: &Cluster, path: &str) -> (u16, Value) {
     let r = c.get(path).unwrap();
     (r.status, json_body(&r.body))
@@ -711,9 +743,11 @@ fn group_left_joins_answer_as_whole() {
         assert_eq!(streamed.status, 200, "{path}: {}", streamed.text());
         assert_eq!(streamed.text(), whole.text(), "{path}");
     }
-    // (query, status, outputs, streamed as a range query too: all are,
-    // those that reorder sorted at the end)
-    for (q, status, outputs, ranged) in [
+    // (query, status, outputs, planned series by series): all are, at an
+    // instant and over a range (those that reorder sorted at the end)
+    compare_with_whole(
+        &c,
+        &[
         ("x * on (instance) group_left (nodename) info", 200, 4, true),
         (
             "rate(x[1m]) + on (instance) group_left (nodename) (info + 1)",
@@ -752,30 +786,8 @@ fn group_left_joins_answer_as_whole() {
             0,
             true,
         ),
-    ] {
-        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
-        for (path, streams) in [
-            (format!("/api/v1/query?query={enc}&time=300"), true),
-            (
-                format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
-                ranged,
-            ),
-        ] {
-            let streamed = c.get(&path).unwrap();
-            assert_eq!(planned_streamed(&streamed), streams, "{path}: streamed?");
-            let whole = c.get(&format!("{path}&stream=false")).unwrap();
-            assert_eq!(streamed.status, status, "{path}: {}", streamed.text());
-            assert_eq!(streamed.text(), whole.text(), "{path}");
-            if status == 200 {
-                let v = json_body(&streamed.body);
-                assert_eq!(
-                    v["data"]["result"].as_array().unwrap().len(),
-                    outputs,
-                    "{path}: {v}"
-                );
-            }
-        }
-    }
+        ],
+    );
 }
 
 /// `and`/`unless` (the right side held, any number of series a match
@@ -885,127 +897,106 @@ fn set_operators_and_group_right_answer_as_whole() {
         Some("whole-after-series-by-series")
     );
     // (query, status, outputs at time 300 (range: at least one), streamed)
-    for (q, status, outputs, streams) in [
-        ("x and on (instance) y", 200, 4, true),
-        ("x unless on (instance) y", 200, 2, true),
-        ("x and ignoring (cpu) y", 200, 4, true),
-        ("rate(x[1m]) unless ignoring (cpu) y", 200, 2, true),
-        ("x and y", 200, 0, true),
-        ("x unless y", 200, 6, true),
-        ("x and on (instance) dup", 200, 2, true),
-        ("x and on () y", 200, 6, true),
-        ("(x > 40) and on (instance) (y < 30)", 200, 0, true),
-        ("x and on () many", 200, 6, true),
-        ("sum by (instance) (x and on (instance) y)", 200, 2, true),
-        ("count(rate(x[1m]) unless on (instance) y)", 200, 1, true),
-        // Per-series expressions of such joins.
-        (
-            "100 * (x / on (instance) group_left (nodename) info)",
-            200,
-            6,
-            true,
-        ),
-        ("abs(x - on (instance) group_left y) > 5", 200, 4, false),
-        ("-(x and on (instance) y)", 200, 4, true),
-        (
-            "sum by (instance) (2 * (x unless on (instance) y))",
-            200,
-            1,
-            true,
-        ),
-        (
-            "round(info * on (instance) group_right (nodename) x, 10)",
-            200,
-            6,
-            true,
-        ),
-        ("(p / on (instance) y) > 30", 422, 0, false),
-        ("sum((p / on (instance) y) > 30)", 422, 0, false),
-        ("p / on (instance) y", 422, 0, true),
-        ("(p and on (instance) y) > 30", 200, 1, true),
-        ("x2 * on (instance) group_left (job) info2", 200, 2, true),
-        (
-            "x2 - on (instance) group_left (job) info2 >= 0",
-            200,
-            2,
-            false,
-        ),
-        ("rate({__name__=~\"a_total|b_total\"}[1m])", 422, 0, true),
-        (
-            "label_replace(a_total, \"i\", \"0000\", \"i\", \"1499\")",
-            422,
-            0,
-            true,
-        ),
-        ("x or y", 200, 8, true),
-        ("x or on (instance) y", 200, 6, true),
-        ("y or x", 200, 8, true),
-        ("y or on (instance) x", 200, 4, true),
-        ("rate(x[1m]) or ignoring (cpu) y", 200, 6, true),
-        ("x{instance=\"c\"} or on (instance) y", 200, 4, true),
-        ("rate(x[1m]) or rate(y[1m])", 200, 7, true),
-        // The same labels from both sides, at different steps: one series.
-        ("(y < 25) or (y offset 1m)", 200, 2, true),
-        ("x or vector(1)", 200, 7, true),
-        ("vector(1) or on (instance) x", 200, 7, true),
-        ("sum by (instance) (rate(x[1m])) or vector(0)", 200, 4, true),
-        ("rate(nonexistent[1m]) or vector(0)", 200, 1, true),
-        // The side of no selector fails before the other is streamed.
-        (
-            "a_total or label_replace(vector(1), \"a\", \"$1\", \"b\", \"(\")",
-            422,
-            0,
-            true,
-        ),
-        ("sum(x or y)", 200, 1, true),
-        ("count by (instance) (x or on (instance) y)", 200, 3, true),
-        ("topk(2, rate(x[1m]) or rate(y[1m]))", 200, 2, true),
-        ("sum(rate(x[1m]) or vector(0))", 200, 1, true),
-        ("sum((y < 25) or (y offset 1m))", 200, 1, true),
-        ("x and on (instance) sum by (instance) (y)", 200, 4, false),
-        (
-            "info * on (instance) group_right (nodename) x",
-            200,
-            6,
-            true,
-        ),
-        (
-            "info + on (instance) group_right (nodename) rate(x[1m])",
-            200,
-            6,
-            true,
-        ),
-        ("info == on (instance) group_right x", 200, 0, true),
-        ("dup * on (instance) group_right x", 422, 0, true),
-        (
-            "sum by (nodename) (info * on (instance) group_right (nodename) x)",
-            200,
-            3,
-            true,
-        ),
-    ] {
-        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
-        for (path, instant) in [
-            (format!("/api/v1/query?query={enc}&time=300"), true),
+    compare_with_whole(
+        &c,
+        &[
+            ("x and on (instance) y", 200, 4, true),
+            ("x unless on (instance) y", 200, 2, true),
+            ("x and ignoring (cpu) y", 200, 4, true),
+            ("rate(x[1m]) unless ignoring (cpu) y", 200, 2, true),
+            ("x and y", 200, 0, true),
+            ("x unless y", 200, 6, true),
+            ("x and on (instance) dup", 200, 2, true),
+            ("x and on () y", 200, 6, true),
+            ("(x > 40) and on (instance) (y < 30)", 200, 0, true),
+            ("x and on () many", 200, 6, true),
+            ("sum by (instance) (x and on (instance) y)", 200, 2, true),
+            ("count(rate(x[1m]) unless on (instance) y)", 200, 1, true),
+            // Per-series expressions of such joins.
             (
-                format!("/api/v1/query_range?query={enc}&start=0&end=600&step=60"),
+                "100 * (x / on (instance) group_left (nodename) info)",
+                200,
+                6,
+                true,
+            ),
+            ("abs(x - on (instance) group_left y) > 5", 200, 4, false),
+            ("-(x and on (instance) y)", 200, 4, true),
+            (
+                "sum by (instance) (2 * (x unless on (instance) y))",
+                200,
+                1,
+                true,
+            ),
+            (
+                "round(info * on (instance) group_right (nodename) x, 10)",
+                200,
+                6,
+                true,
+            ),
+            ("(p / on (instance) y) > 30", 422, 0, false),
+            ("sum((p / on (instance) y) > 30)", 422, 0, false),
+            ("p / on (instance) y", 422, 0, true),
+            ("(p and on (instance) y) > 30", 200, 1, true),
+            ("x2 * on (instance) group_left (job) info2", 200, 2, true),
+            (
+                "x2 - on (instance) group_left (job) info2 >= 0",
+                200,
+                2,
                 false,
             ),
-        ] {
-            let streamed = c.get(&path).unwrap();
-            assert_eq!(planned_streamed(&streamed), streams, "{path}: streamed?");
-            let whole = c.get(&format!("{path}&stream=false")).unwrap();
-            assert_eq!(streamed.status, status, "{path}: {}", streamed.text());
-            assert_eq!(streamed.text(), whole.text(), "{path}");
-            if status == 200 {
-                let v = json_body(&streamed.body);
-                let n = v["data"]["result"].as_array().unwrap().len();
-                if instant {
-                    assert_eq!(n, outputs, "{path}: {v}");
-                } else {
-                    assert!(n >= outputs.min(1), "{path}: {v}");
-                }
-            }
-        }
-    }
+            ("rate({__name__=~\"a_total|b_total\"}[1m])", 422, 0, true),
+            (
+                "label_replace(a_total, \"i\", \"0000\", \"i\", \"1499\")",
+                422,
+                0,
+                true,
+            ),
+            ("x or y", 200, 8, true),
+            ("x or on (instance) y", 200, 6, true),
+            ("y or x", 200, 8, true),
+            ("y or on (instance) x", 200, 4, true),
+            ("rate(x[1m]) or ignoring (cpu) y", 200, 6, true),
+            ("x{instance=\"c\"} or on (instance) y", 200, 4, true),
+            ("rate(x[1m]) or rate(y[1m])", 200, 7, true),
+            // The same labels from both sides, at different steps: one series.
+            ("(y < 25) or (y offset 1m)", 200, 2, true),
+            ("x or vector(1)", 200, 7, true),
+            ("vector(1) or on (instance) x", 200, 7, true),
+            ("sum by (instance) (rate(x[1m])) or vector(0)", 200, 4, true),
+            ("rate(nonexistent[1m]) or vector(0)", 200, 1, true),
+            // The side of no selector fails before the other is streamed.
+            (
+                "a_total or label_replace(vector(1), \"a\", \"$1\", \"b\", \"(\")",
+                422,
+                0,
+                true,
+            ),
+            ("sum(x or y)", 200, 1, true),
+            ("count by (instance) (x or on (instance) y)", 200, 3, true),
+            ("topk(2, rate(x[1m]) or rate(y[1m]))", 200, 2, true),
+            ("sum(rate(x[1m]) or vector(0))", 200, 1, true),
+            ("sum((y < 25) or (y offset 1m))", 200, 1, true),
+            ("x and on (instance) sum by (instance) (y)", 200, 4, false),
+            (
+                "info * on (instance) group_right (nodename) x",
+                200,
+                6,
+                true,
+            ),
+            (
+                "info + on (instance) group_right (nodename) rate(x[1m])",
+                200,
+                6,
+                true,
+            ),
+            ("info == on (instance) group_right x", 200, 0, true),
+            ("dup * on (instance) group_right x", 422, 0, true),
+            (
+                "sum by (nodename) (info * on (instance) group_right (nodename) x)",
+                200,
+                3,
+                true,
+            ),
+        ],
+    );
 }
