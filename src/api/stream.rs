@@ -986,22 +986,26 @@ pub async fn run(
             unique,
             sort,
         } => {
-            let held_first = lookup.as_ref().is_some_and(|m| m.held == 0);
-            let (lookup, held_warnings) = match lookup {
-                None => (None, Vec::new()),
-                Some(matching) => {
-                    let Some(held) = selects.get(matching.held) else {
-                        return Err(ApiError::internal("a join without its held side"));
-                    };
-                    match hold(querier, held, matching, max_points).await? {
-                        Some((l, warnings)) => (Some(std::sync::Arc::new(l)), warnings),
-                        None => return Ok(Streamed::Whole(RHS)),
-                    }
-                }
+            let opened = open(
+                engine,
+                querier,
+                q,
+                range,
+                opts,
+                !*sort,
+                lookup.as_ref(),
+                *unique,
+                max_points,
+            )
+            .await?;
+            let Some(Opened {
+                join: mut cursor,
+                mut pipe,
+                held_warnings,
+            }) = opened
+            else {
+                return Ok(Streamed::Whole(RHS));
             };
-            let (mut cursor, mut pipe) =
-                open(engine, querier, q, range, opts, !*sort, lookup, *unique).await?;
-            let held_warnings = (held_warnings, held_first);
             if *sort {
                 return sorted_at_end(&mut cursor, &mut pipe, max_points, held_warnings, w).await;
             }
@@ -1207,11 +1211,14 @@ impl<'q> OrStream<'q> {
                     Some(value) => OrSide::Constant(Some(value)),
                     None => {
                         let opened = open(
-                            engine, querier, q, self.range, &self.opts, false, None, false,
+                            engine, querier, q, self.range, &self.opts, false, None, false, 0,
                         )
                         .await;
                         match opened {
-                            Ok((cursor, pipe)) => OrSide::Streamed(cursor, pipe),
+                            Ok(Some(o)) => OrSide::Streamed(o.join, o.pipe),
+                            Ok(None) => {
+                                return Some(Err(ApiError::internal("an or side held nothing")))
+                            }
                             Err(e) => return Some(Err(e)),
                         }
                     }
@@ -1409,8 +1416,22 @@ async fn sorted_at_end(
     Ok(Streamed::Done)
 }
 
+/// What [`open`] gives: the streamed selects' cursors and the pipeline
+/// over them, and a held side's warnings with whether it is the left side
+/// (the warnings come in selector order).
+struct Opened {
+    join: Join,
+    pipe: Pipeline,
+    held_warnings: (Vec<String>, bool),
+}
+
 /// Opens the selects of `q` (a per-series expression, or several joined
 /// one-to-one), all at once, and the pipeline that evaluates their series.
+/// A join with one side held (`matching`) streams the other side only,
+/// whose fan-out starts while the held side is read (the held side is
+/// needed before the first streamed series is evaluated). `None`: the held
+/// side is not one series per match group, or more than `max_points`
+/// samples ([`RHS`]).
 #[allow(clippy::too_many_arguments)]
 async fn open(
     engine: &Engine,
@@ -1419,9 +1440,10 @@ async fn open(
     range: QueryRange,
     opts: &QueryOpts,
     json: bool,
-    lookup: Option<std::sync::Arc<Lookup>>,
+    matching: Option<&Matching>,
     unique: bool,
-) -> Result<(Join, Pipeline), ApiError> {
+    max_points: usize,
+) -> Result<Option<Opened>, ApiError> {
     let err = super::query::promql_error;
     let selects = engine.plan_selects(q, range, opts).map_err(err)?;
     if selects.is_empty() {
@@ -1429,18 +1451,33 @@ async fn open(
             "a streamed expression without a selector",
         ));
     }
-    // Each cursor reads over the query's span, set by `run`. A join with
-    // one side held (in `lookup`) streams the other side only.
-    let held = lookup.as_ref().map(|l| l.matching.held);
-    let cursors = futures_util::future::try_join_all(
+    // Each cursor reads over the query's span, set by `run`.
+    let held_at = matching.map(|m| m.held);
+    let streamed = futures_util::future::try_join_all(
         selects
             .iter()
             .enumerate()
-            .filter(|(i, _)| Some(*i) != held)
+            .filter(|(i, _)| Some(*i) != held_at)
             .map(|(_, (hints, matchers))| querier.open(hints, matchers)),
-    )
-    .await
-    .map_err(|e| err(expanding(e)))?;
+    );
+    let held = async {
+        let Some(m) = matching else {
+            return Ok(Some(None));
+        };
+        let Some(select) = selects.get(m.held) else {
+            return Err(ApiError::internal("a join without its held side"));
+        };
+        Ok(hold(querier, select, m, max_points).await?.map(Some))
+    };
+    let (cursors, held) = futures_util::future::join(streamed, held).await;
+    let Some(held) = held? else {
+        return Ok(None);
+    };
+    let cursors = cursors.map_err(|e| err(expanding(e)))?;
+    let (lookup, held_warnings) = match held {
+        None => (None, Vec::new()),
+        Some((lookup, warnings)) => (Some(std::sync::Arc::new(lookup)), warnings),
+    };
     let join = Join::new(cursors);
     let work = Work {
         engine: engine.clone(),
@@ -1469,7 +1506,11 @@ async fn open(
         let steps = ((end_ms - start_ms) / step_ms.max(1)).max(0) as usize + 1;
         pipe = pipe.output_per_item(steps.saturating_mul(32));
     }
-    Ok((join, pipe))
+    Ok(Some(Opened {
+        join,
+        pipe,
+        held_warnings: (held_warnings, held_at == Some(0)),
+    }))
 }
 
 /// Folds every series of one aggregation's input into its groups; gives
@@ -1509,39 +1550,27 @@ async fn fold(
         }
         return Ok((groups, stream.warnings));
     }
-    let (lookup, warnings) = match &agg.lookup {
-        None => (None, Vec::new()),
-        Some(matching) => {
-            let selects = engine
-                .plan_selects(&agg.inner, range, opts)
-                .map_err(super::query::promql_error)
-                .map_err(FoldEnd::Failed)?;
-            let Some(held) = selects.get(matching.held) else {
-                return Err(FoldEnd::Failed(ApiError::internal(
-                    "a join without its held side",
-                )));
-            };
-            match hold(querier, held, matching, max_points)
-                .await
-                .map_err(FoldEnd::Failed)?
-            {
-                Some((l, warnings)) => (Some(std::sync::Arc::new(l)), warnings),
-                None => return Err(FoldEnd::Whole(RHS)),
-            }
-        }
-    };
-    let (mut cursor, mut pipe) = open(
+    let opened = open(
         engine,
         querier,
         &agg.inner,
         range,
         opts,
         false,
-        lookup,
+        agg.lookup.as_ref(),
         agg.unique || agg.lookup.is_some(),
+        max_points,
     )
     .await
     .map_err(FoldEnd::Failed)?;
+    let Some(Opened {
+        join: mut cursor,
+        mut pipe,
+        held_warnings,
+    }) = opened
+    else {
+        return Err(FoldEnd::Whole(RHS));
+    };
     let mut outputs: rustc_hash::FxHashSet<u64> = Default::default();
     while let Some(done) = next_done(&mut pipe, &mut cursor).await {
         let Done::Values { values, labels } = done.map_err(FoldEnd::Failed)? else {
@@ -1563,11 +1592,7 @@ async fn fold(
             )));
         }
     }
-    let held_first = agg.lookup.as_ref().is_some_and(|m| m.held == 0);
-    Ok((
-        groups,
-        in_select_order(cursor.warnings(), (warnings, held_first)),
-    ))
+    Ok((groups, in_select_order(cursor.warnings(), held_warnings)))
 }
 
 /// The stores' warnings in selector order (the whole-query engine's): the
