@@ -671,4 +671,18 @@ const PROMQL_QUERIES: &[&str] = &[
     "sum by (code) (rate(sluice_e2e_requests_total[5m]))",
     "histogram_quantile(0.9, sum by (le) (rate(sluice_e2e_latency_seconds_bucket[5m])))",
     "sluice_e2e_temperature * on (instance) group_left sum by (instance) (rate(sluice_e2e_requests_total[5m]))",
+    // Joins with a held side, relabelling, `or`, and expressions over
+    // topk, all evaluated series by series (no float folds whose order
+    // Prometheus takes from a Go map).
+    "rate(sluice_e2e_requests_total{code=\"500\"}[5m]) and on (instance) (sluice_e2e_temperature > -1e9)",
+    "sluice_e2e_temperature unless on (instance) rate(sluice_e2e_requests_total[5m]) > 1e9",
+    "rate(sluice_e2e_requests_total[5m]) * on (instance) group_left (job) sluice_e2e_temperature",
+    "sluice_e2e_temperature - on (instance) group_right rate(sluice_e2e_requests_total[5m])",
+    "rate(sluice_e2e_requests_total{code=\"200\"}[5m]) / on (instance) rate(sluice_e2e_requests_total{code=\"500\"}[5m])",
+    "label_replace(rate(sluice_e2e_requests_total[5m]), \"host\", \"$1\", \"instance\", \"i-(.*)\")",
+    "max by (host) (label_replace(sluice_e2e_temperature, \"host\", \"$1\", \"instance\", \"i-000(.)\"))",
+    "sluice_e2e_temperature{instance=\"i-0001\"} or sluice_e2e_up",
+    "sum(rate(sluice_e2e_requests_total{code=\"404\"}[5m])) or vector(0)",
+    "max(topk(3, rate(sluice_e2e_requests_total[5m])))",
+    "count(sluice_e2e_temperature > 0 or sluice_e2e_up)",
 ];
