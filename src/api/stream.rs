@@ -380,8 +380,9 @@ fn one_series(e: &Expr) -> bool {
 pub struct Matching {
     labels: Vec<String>,
     ignoring: bool,
-    /// The select number of the held side: 1 (the right side: `group_left`,
-    /// one-to-one, `and`, `unless`) or 0 (the left side: `group_right`).
+    /// The select number of the held side (one select): the right side's
+    /// (`group_left`, one-to-one, `and`, `unless`: the number of the left
+    /// side's selects) or 0 (the left side: `group_right`).
     held: usize,
     /// `and`/`unless`: a match group may hold any number of series, and
     /// the streamed series is evaluated with all of them.
@@ -389,6 +390,8 @@ pub struct Matching {
     /// One-to-one: each held series serves one streamed series, so it is
     /// held as chunks and decoded when used ([`Held::Chunks`]).
     lazy: bool,
+    /// The labels a group join copies from the held side.
+    extra: Vec<String>,
 }
 
 /// The set operators evaluated with the right side held.
@@ -462,11 +465,23 @@ fn lookup_join(e: &Expr) -> Option<Matching> {
         || labels.labels.iter().any(named)
         || extra.iter().any(named)
         || extra.iter().any(|l| labels.labels.contains(l))
-        || !(one_series(&b.lhs) && selectors(&b.lhs) == 1)
-        || !(one_series(&b.rhs) && selectors(&b.rhs) == 1)
+        || !one_series(&b.lhs)
+        || !one_series(&b.rhs)
     {
         return None;
     }
+    // The held side reads one selector; the streamed side may read several
+    // joined one-to-one (`(a / b) * on (instance) group_left (node) info`).
+    // `held` becomes the held select's number.
+    let (held_side, streamed_side) = if held == 0 {
+        (&b.lhs, &b.rhs)
+    } else {
+        (&b.rhs, &b.lhs)
+    };
+    if selectors(held_side) != 1 || selectors(streamed_side) == 0 {
+        return None;
+    }
+    let held = if held == 0 { 0 } else { selectors(&b.lhs) };
     let mut labels = labels.labels.clone();
     labels.sort();
     Some(Matching {
@@ -475,26 +490,23 @@ fn lookup_join(e: &Expr) -> Option<Matching> {
         held,
         set,
         lazy: matches!(m.card, VectorMatchCardinality::OneToOne),
+        extra: extra.to_vec(),
     })
 }
 
 /// A join with one side held ([`lookup_join`]), or a per-series
 /// expression of one (`100 * (x / on (instance) group_left info)`,
-/// `(x and on (instance) y) > 5`): unary minus, operators with a constant
+/// `(x / on (instance) y) > 5`): unary minus, operators with a constant
 /// side and per-series functions of instant vectors keep each output
 /// series from one series of the join, and leave the join's select numbers
 /// as they are (constants read no selector).
 fn held_join(e: &Expr) -> Option<Matching> {
-    // A filter above a join that can fail (two series matching alike)
-    // could drop one of the two before they are checked, where Prometheus
-    // fails inside the join: only `and`/`unless`, which cannot fail, may
-    // be filtered.
-    let wrapped = |b: &promql_parser::parser::BinaryExpr, m: Matching| {
-        (keeps_all(b) || m.set.is_some()).then_some(m)
-    };
+    // A filter above a join (`> 0.5`) may drop one of two series that
+    // Prometheus refuses inside the join: the check is on the join's
+    // inputs ([`output_key`]).
     match unparen(e) {
-        Expr::Binary(b) if constant(&b.lhs) => wrapped(b, held_join(&b.rhs)?),
-        Expr::Binary(b) if constant(&b.rhs) => wrapped(b, held_join(&b.lhs)?),
+        Expr::Binary(b) if constant(&b.lhs) => held_join(&b.rhs),
+        Expr::Binary(b) if constant(&b.rhs) => held_join(&b.lhs),
         e @ Expr::Binary(_) => lookup_join(e),
         Expr::Unary(u) => held_join(&u.expr),
         Expr::Call(call) if PER_SERIES.contains(&call.func.name) => {
@@ -550,6 +562,7 @@ fn or_plan(e: &Expr, instant: bool) -> Option<Plan> {
             held: 1,
             set: None,
             lazy: false,
+            extra: Vec::new(),
         },
     })
 }
@@ -636,6 +649,36 @@ fn match_group(labels: &[thanos::Label], m: &Matching) -> Vec<String> {
         .filter(|l| l.name != crate::labels::METRIC_NAME && !m.labels.contains(&l.name))
         .flat_map(|l| [l.name.clone(), l.value.clone()])
         .collect()
+}
+
+/// What a streamed series' output of a join (not `and`/`unless`) is told
+/// apart by, from its labels alone: a one-to-one join's output labels are
+/// its match group's; a group join's are the streamed series' own but for
+/// the name and the copied labels (the same for its whole match group,
+/// whose `on` labels it keeps). Two streamed series of one key give the
+/// same output labels wherever both have a value: Prometheus's error at
+/// such a step, or one series where they never meet. Checked on the inputs,
+/// not the outputs, so that a filter above the join (`> 0.5`) cannot hide
+/// it.
+fn output_key(labels: &[thanos::Label], m: &Matching) -> u64 {
+    let mut b = Vec::new();
+    if m.lazy {
+        for v in match_group(labels, m) {
+            b.extend_from_slice(v.as_bytes());
+            b.push(0xff);
+        }
+    } else {
+        for l in labels {
+            if l.name == crate::labels::METRIC_NAME || m.extra.contains(&l.name) {
+                continue;
+            }
+            b.extend_from_slice(l.name.as_bytes());
+            b.push(0xff);
+            b.extend_from_slice(l.value.as_bytes());
+            b.push(0xff);
+        }
+    }
+    xxhash_rust::xxh64::xxh64(&b, 0)
 }
 
 /// Reads and decodes the held side of a join; `None` when it is not one
@@ -994,7 +1037,8 @@ pub async fn run(
                 opts,
                 !*sort,
                 lookup.as_ref(),
-                *unique,
+                // A join checks its inputs instead.
+                *unique && lookup.is_none(),
                 max_points,
             )
             .await?;
@@ -1558,7 +1602,7 @@ async fn fold(
         opts,
         false,
         agg.lookup.as_ref(),
-        agg.unique || agg.lookup.is_some(),
+        agg.unique,
         max_points,
     )
     .await
@@ -1693,12 +1737,15 @@ impl Work {
                     .map(|s| s.into_iter().collect())
                     .collect(),
                 Some(lookup) => {
-                    let Some(Some(streamed)) = series.pop() else {
+                    // The streamed selects' series match on all labels but
+                    // the name: any gives the match group.
+                    let Some(labels) = series.iter().flatten().next().map(|s| s.labels.clone())
+                    else {
                         continue;
                     };
                     let matching = &lookup.matching;
                     let group = match (
-                        lookup.table.get(&match_group(&streamed.labels, matching)),
+                        lookup.table.get(&match_group(&labels, matching)),
                         matching.set,
                     ) {
                         (Some(group), _) => {
@@ -1713,11 +1760,15 @@ impl Work {
                         // No match group: no output.
                         (None, _) => continue,
                     };
-                    if matching.held == 0 {
-                        vec![group, vec![streamed]]
-                    } else {
-                        vec![vec![streamed], group]
+                    if matching.set.is_none() {
+                        hashes.push(output_key(&labels, matching));
                     }
+                    let mut all: Vec<Vec<crate::promql::StorageSeries>> = series
+                        .into_iter()
+                        .map(|s| s.into_iter().collect())
+                        .collect();
+                    all.insert(matching.held.min(all.len()), group);
+                    all
                 }
             };
             let left = self
