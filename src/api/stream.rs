@@ -1471,11 +1471,12 @@ struct Opened {
 
 /// Opens the selects of `q` (a per-series expression, or several joined
 /// one-to-one), all at once, and the pipeline that evaluates their series.
-/// A join with one side held (`matching`) streams the other side only,
-/// whose fan-out starts while the held side is read (the held side is
-/// needed before the first streamed series is evaluated). `None`: the held
-/// side is not one series per match group, or more than `max_points`
-/// samples ([`RHS`]).
+/// A join with one side held (`matching`) reads that side first, then
+/// opens the other side's (opened earlier and left unread, each stream
+/// would pin its receive window, 1 MiB of the store connection's 16 MiB,
+/// and enough of them would stall the held side's stream and every other
+/// on that connection). `None`: the held side is not one series per match
+/// group, or more than `max_points` samples ([`RHS`]).
 #[allow(clippy::too_many_arguments)]
 async fn open(
     engine: &Engine,
@@ -1495,33 +1496,29 @@ async fn open(
             "a streamed expression without a selector",
         ));
     }
-    // Each cursor reads over the query's span, set by `run`.
     let held_at = matching.map(|m| m.held);
-    let streamed = futures_util::future::try_join_all(
+    let (lookup, held_warnings) = match matching {
+        None => (None, Vec::new()),
+        Some(m) => {
+            let Some(select) = selects.get(m.held) else {
+                return Err(ApiError::internal("a join without its held side"));
+            };
+            match hold(querier, select, m, max_points).await? {
+                Some((lookup, warnings)) => (Some(std::sync::Arc::new(lookup)), warnings),
+                None => return Ok(None),
+            }
+        }
+    };
+    // Each cursor reads over the query's span, set by `run`.
+    let cursors = futures_util::future::try_join_all(
         selects
             .iter()
             .enumerate()
             .filter(|(i, _)| Some(*i) != held_at)
             .map(|(_, (hints, matchers))| querier.open(hints, matchers)),
-    );
-    let held = async {
-        let Some(m) = matching else {
-            return Ok(Some(None));
-        };
-        let Some(select) = selects.get(m.held) else {
-            return Err(ApiError::internal("a join without its held side"));
-        };
-        Ok(hold(querier, select, m, max_points).await?.map(Some))
-    };
-    let (cursors, held) = futures_util::future::join(streamed, held).await;
-    let Some(held) = held? else {
-        return Ok(None);
-    };
-    let cursors = cursors.map_err(|e| err(expanding(e)))?;
-    let (lookup, held_warnings) = match held {
-        None => (None, Vec::new()),
-        Some((lookup, warnings)) => (Some(std::sync::Arc::new(lookup)), warnings),
-    };
+    )
+    .await
+    .map_err(|e| err(expanding(e)))?;
     let join = Join::new(cursors);
     let work = Work {
         engine: engine.clone(),
@@ -2275,17 +2272,23 @@ impl Groups {
                 _ => Vec::new(),
             };
             for s in series {
+                // Its points, and a staleness marker at the first step of
+                // each gap (the selector's lookback then finds no value
+                // until the next point): at most twice the points it kept,
+                // not a point for every step.
+                let mut samples = Vec::with_capacity(s.points.len() + 1);
                 let mut points = s.points.into_iter().peekable();
-                let samples = (0..steps)
-                    .map(|i| {
-                        let t = start + i as i64 * step;
-                        let v = match points.next_if(|p| p.t == t) {
-                            Some(p) => p.v,
-                            None => crate::promql::stale_nan(),
-                        };
-                        crate::promql::Point { t, v }
-                    })
-                    .collect();
+                while let Some(p) = points.next() {
+                    let next = p.t + step;
+                    samples.push(p);
+                    let gap = points.peek().is_none_or(|q| q.t != next);
+                    if gap && next < start + steps as i64 * step {
+                        samples.push(crate::promql::Point {
+                            t: next,
+                            v: crate::promql::stale_nan(),
+                        });
+                    }
+                }
                 store.0.push((
                     name.to_string(),
                     crate::promql::StorageSeries {
