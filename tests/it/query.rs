@@ -289,11 +289,23 @@ fn invalid_chunks_fail_the_query_not_the_querier() {
         "/api/v1/query?query=sum(rate(m[5m]))&time=600",
         "/api/v1/query_range?query=m%20/%20m&start=0&end=600&step=15",
         "/api/v1/query_range?query=m%20/%20m&start=0&end=600&step=15&stream=false",
+        // A held side (decoded as read; as chunks, decoded when matched),
+        // `or`, relabelling.
+        "/api/v1/query?query=m%20and%20on%20(job)%20m&time=600",
+        "/api/v1/query_range?query=m%20/%20on%20(job)%20m&start=0&end=600&step=15",
+        "/api/v1/query_range?query=m%20or%20vector(1)&start=0&end=600&step=15",
+        "/api/v1/query?query=label_replace(m,%22a%22,%22b%22,%22job%22,%22.*%22)&time=600",
     ] {
-        let (s, v) = get(&c, q);
+        let r = c.get(q).unwrap();
+        let (s, v) = (r.status, json_body(&r.body));
         assert_eq!(s, 422, "{q}: {v}");
         assert_eq!(v["errorType"], "execution");
         assert!(v["error"].as_str().unwrap().contains("chunk"), "{q}: {v}");
+        assert_eq!(
+            planned_streamed(&r),
+            !q.ends_with("stream=false"),
+            "{q}: streamed?"
+        );
     }
     // The querier keeps serving: labels need no chunks, and the good
     // replica alone still answers.
