@@ -882,11 +882,25 @@ fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
             b.rhs = Box::new(extract(&b.rhs, instant, found)?);
             Some(Expr::Binary(b))
         }
+        Expr::Call(c) if matches!(c.func.name, "absent" | "absent_over_time") => {
+            absent_of_selector(c, instant, found)
+        }
         Expr::Call(c)
             if OUTER_CALLS.contains(&c.func.name) || PER_SERIES.contains(&c.func.name) =>
         {
             let mut c = c.clone();
             for a in c.args.args.iter_mut() {
+                // Its outputs must stay apart without their names (as they
+                // do in Prometheus's grouping of buckets): one metric name
+                // per selector, or a join checked for outputs alike.
+                let apart = one_series(a) || held_join(a).is_some();
+                if c.func.name == "histogram_quantile" && apart {
+                    if let Some(agg) = one_group_each(a).and_then(|e| aggregate_plan(&e, instant)) {
+                        found.push(agg);
+                        **a = promql_parser::parser::parse(&groups_name(found.len() - 1)).ok()?;
+                        continue;
+                    }
+                }
                 **a = extract(a, instant, found)?;
             }
             Some(Expr::Call(c))
@@ -895,6 +909,81 @@ fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
         Expr::Call(c) if constant(e) && c.args.args.is_empty() => Some(e.clone()),
         _ => None,
     }
+}
+
+/// `absent(sel)` or `absent_over_time(sel[r])` of a selector (the alert on
+/// a metric gone missing): whether any series is there at a step is
+/// `group(sel)` (or `group(count_over_time(sel[r]))`), folded series by
+/// series; the outer expression is `absent` of a placeholder selector that
+/// carries `sel`'s matchers, from which the engine's `absent` takes its
+/// labels as Prometheus's does from `sel` (the placeholder selects the
+/// groups by name alone, see `GroupStore`). `absent` of anything else
+/// is an outer expression like any other.
+fn absent_of_selector(
+    c: &promql_parser::parser::Call,
+    instant: bool,
+    found: &mut Vec<Agg>,
+) -> Option<Expr> {
+    let arg = unparen(c.args.args.first()?);
+    let (vs, inner) = match (c.func.name, arg) {
+        ("absent", Expr::VectorSelector(vs)) => (vs, arg.clone()),
+        ("absent_over_time", Expr::MatrixSelector(ms)) => {
+            let Ok(Expr::Call(mut count)) = promql_parser::parser::parse("count_over_time(x[1m])")
+            else {
+                return None;
+            };
+            *count.args.args.first_mut()? = Box::new(arg.clone());
+            (&ms.vs, Expr::Call(count))
+        }
+        ("absent", _) => {
+            let mut c = c.clone();
+            for a in c.args.args.iter_mut() {
+                **a = extract(a, instant, found)?;
+            }
+            return Some(Expr::Call(c));
+        }
+        _ => return None,
+    };
+    if !vs.matchers.or_matchers.is_empty() {
+        return None;
+    }
+    let Ok(Expr::Aggregate(mut group)) = promql_parser::parser::parse("group(x)") else {
+        return None;
+    };
+    group.expr = Box::new(inner);
+    found.push(aggregate_plan(&group, instant)?);
+    let Ok(Expr::Call(mut outer)) =
+        promql_parser::parser::parse(&format!("absent({})", groups_name(found.len() - 1)))
+    else {
+        return None;
+    };
+    let Some(Expr::VectorSelector(placeholder)) = outer.args.args.first_mut().map(|a| &mut **a)
+    else {
+        return None;
+    };
+    placeholder.matchers.matchers.extend(
+        vs.matchers
+            .matchers
+            .iter()
+            .filter(|m| m.name != crate::labels::METRIC_NAME)
+            .cloned(),
+    );
+    Some(Expr::Call(outer))
+}
+
+/// `sum without () (e)`, which [`aggregate_plan`] folds where `e` is a
+/// per-series expression: each output series of `e` its own group, which has its
+/// value (one series, so no float is added) and its labels but the
+/// metric name, which every function an outer expression may apply to
+/// `e` directly drops anyway. `histogram_quantile(0.9, rate(x[5m]))` then
+/// folds `rate(x[5m])` series by series, holding its values at the query's
+/// steps (not the input's samples) for the outer `histogram_quantile`.
+fn one_group_each(e: &Expr) -> Option<promql_parser::parser::AggregateExpr> {
+    let Ok(Expr::Aggregate(mut agg)) = promql_parser::parser::parse("sum without () (x)") else {
+        return None;
+    };
+    agg.expr = Box::new(unparen(e).clone());
+    Some(agg)
 }
 
 /// At most this many aggregations in one query are streamed (each is one

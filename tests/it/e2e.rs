@@ -685,5 +685,8 @@ const PROMQL_QUERIES: &[&str] = &[
     "sum(rate(sluice_e2e_requests_total{code=\"404\"}[5m])) or vector(0)",
     "max(topk(3, rate(sluice_e2e_requests_total[5m])))",
     "count(sluice_e2e_temperature > 0 or sluice_e2e_up)",
+    "histogram_quantile(0.9, rate(sluice_e2e_latency_seconds_bucket[5m]))",
+    "absent(sluice_e2e_temperature{job=\"nope\", instance=~\"i-.*\"})",
+    "absent_over_time(sluice_e2e_up{instance=\"i-9999\"}[5m])",
     "rate(sluice_e2e_requests_total[5m]) / rate(sluice_e2e_requests_total[10m]) * on (instance) group_left (job) sluice_e2e_temperature >= 0",
 ];

@@ -431,6 +431,10 @@ fn series_by_series_evaluation_gives_the_same_answers() {
         "sum(topk(2, c))",
         "histogram_quantile(0.9, sum by (le) (rate(h[1m])))",
         "histogram_quantile(0.5, sum by (job, le) (rate(h[1m])))",
+        // Over per-series buckets: each series its own group.
+        "histogram_quantile(0.9, rate(h[1m]))",
+        "histogram_quantile(0.5, h)",
+        "histogram_quantile(0.9, rate(h[1m])) > 0.2",
         "sum(rate(c[1m])) / 2",
         "sum by (job) (c) > 100",
         "sort_desc(sum by (i) (c))",
@@ -983,6 +987,13 @@ fn set_operators_and_group_right_answer_as_whole() {
             3,
             true,
         ),
+        // absent of a selector: a streamed `group`, its labels from the
+        // selector's matchers.
+        ("absent(y{instance=\"c\", job=~\".*\"})", 200, 1, true),
+        ("absent(x{instance=\"c\"})", 200, 0, true),
+        ("absent_over_time(x{instance=\"c\"}[1m])", 200, 0, true),
+        ("absent_over_time(nothing{a=\"b\", a=\"c\", d=\"e\"}[5m])", 200, 1, true),
+        ("absent(sum(nothing))", 200, 1, true),
         ("x or y", 200, 8, true),
             ("x or on (instance) y", 200, 6, true),
             ("y or x", 200, 8, true),
