@@ -932,7 +932,7 @@ fn absent_of_selector(
             else {
                 return None;
             };
-            *count.args.args.first_mut()? = Box::new(arg.clone());
+            **count.args.args.first_mut()? = arg.clone();
             (&ms.vs, Expr::Call(count))
         }
         ("absent", _) => {
@@ -950,7 +950,7 @@ fn absent_of_selector(
     let Ok(Expr::Aggregate(mut group)) = promql_parser::parser::parse("group(x)") else {
         return None;
     };
-    group.expr = Box::new(inner);
+    *group.expr = inner;
     found.push(aggregate_plan(&group, instant)?);
     let Ok(Expr::Call(mut outer)) =
         promql_parser::parser::parse(&format!("absent({})", groups_name(found.len() - 1)))
