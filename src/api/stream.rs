@@ -882,9 +882,7 @@ fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
             b.rhs = Box::new(extract(&b.rhs, instant, found)?);
             Some(Expr::Binary(b))
         }
-        Expr::Call(c) if matches!(c.func.name, "absent" | "absent_over_time") => {
-            absent_of_selector(c, instant, found)
-        }
+        Expr::Call(c) if c.func.name == "absent" => absent_of_selector(c, instant, found),
         Expr::Call(c)
             if OUTER_CALLS.contains(&c.func.name) || PER_SERIES.contains(&c.func.name) =>
         {
@@ -911,14 +909,15 @@ fn extract(e: &Expr, instant: bool, found: &mut Vec<Agg>) -> Option<Expr> {
     }
 }
 
-/// `absent(sel)` or `absent_over_time(sel[r])` of a selector (the alert on
-/// a metric gone missing): whether any series is there at a step is
-/// `group(sel)` (or `group(count_over_time(sel[r]))`), folded series by
+/// `absent(sel)` of a selector (the alert on a metric gone missing):
+/// whether any series is there at a step is `group(sel)`, folded series by
 /// series; the outer expression is `absent` of a placeholder selector that
 /// carries `sel`'s matchers, from which the engine's `absent` takes its
 /// labels as Prometheus's does from `sel` (the placeholder selects the
-/// groups by name alone, see `GroupStore`). `absent` of anything else
-/// is an outer expression like any other.
+/// groups by name alone, see `GroupStore`). `absent` of anything else is
+/// an outer expression like any other. (`absent_over_time(sel[r])` is
+/// evaluated whole: folding it as `count_over_time` would ask the stores
+/// for other downsampled aggregates than Thanos asks for it.)
 fn absent_of_selector(
     c: &promql_parser::parser::Call,
     instant: bool,
@@ -927,22 +926,13 @@ fn absent_of_selector(
     let arg = unparen(c.args.args.first()?);
     let (vs, inner) = match (c.func.name, arg) {
         ("absent", Expr::VectorSelector(vs)) => (vs, arg.clone()),
-        ("absent_over_time", Expr::MatrixSelector(ms)) => {
-            let Ok(Expr::Call(mut count)) = promql_parser::parser::parse("count_over_time(x[1m])")
-            else {
-                return None;
-            };
-            **count.args.args.first_mut()? = arg.clone();
-            (&ms.vs, Expr::Call(count))
-        }
-        ("absent", _) => {
+        _ => {
             let mut c = c.clone();
             for a in c.args.args.iter_mut() {
                 **a = extract(a, instant, found)?;
             }
             return Some(Expr::Call(c));
         }
-        _ => return None,
     };
     if !vs.matchers.or_matchers.is_empty() {
         return None;
@@ -1930,6 +1920,32 @@ async fn next_done(pipe: &mut Pipeline, join: &mut Join) -> Option<Result<Done, 
     })
 }
 
+/// A result series' points at the query's steps (increasing), with a
+/// staleness marker at the first step of each gap before `end`: the outer
+/// expression's selector then sees each step's value and nothing else
+/// (its lookback finds the marker until the next point), with at most
+/// twice the points the series has, not a point for every step.
+fn with_gaps_marked(
+    points: Vec<crate::promql::Point>,
+    step: i64,
+    end: i64,
+) -> Vec<crate::promql::Point> {
+    let mut samples = Vec::with_capacity(points.len() + 1);
+    let mut points = points.into_iter().peekable();
+    while let Some(p) = points.next() {
+        let next = p.t + step;
+        samples.push(p);
+        let gap = points.peek().is_none_or(|q| q.t != next);
+        if gap && next < end {
+            samples.push(crate::promql::Point {
+                t: next,
+                v: crate::promql::stale_nan(),
+            });
+        }
+    }
+    samples
+}
+
 /// The groups of streamed aggregations as series, in the order each
 /// aggregation's groups appeared: an outer expression's instant vector
 /// keeps that order, as Prometheus's aggregation result does (a
@@ -2055,6 +2071,9 @@ struct Groups {
     held_ranked: usize,
     /// Values kept by quantile over all groups and steps.
     held_values: usize,
+    /// Group steps with a value (what Prometheus's result would hold: a
+    /// group without a value at a step holds no point there).
+    held_points: usize,
     /// count_values's label.
     value_label: Option<String>,
 }
@@ -2097,6 +2116,7 @@ impl Groups {
             index: HashMap::default(),
             groups: Vec::new(),
             held_ranked: 0,
+            held_points: 0,
             held_values: 0,
             value_label,
         }
@@ -2106,8 +2126,8 @@ impl Groups {
     fn held(&self) -> usize {
         match (self.ranked(), self.op) {
             (Some(_), _) => self.held_ranked,
-            (None, AggOp::Quantile(_)) => self.held_values + self.groups.len() * self.steps,
-            (None, _) => self.groups.len() * self.steps,
+            (None, AggOp::Quantile(_)) => self.held_values + self.held_points,
+            (None, _) => self.held_points,
         }
     }
 
@@ -2237,6 +2257,7 @@ impl Groups {
             return;
         };
         let Some(acc) = slot.as_mut() else {
+            self.held_points += 1;
             // Prometheus's first value: the sum/min/max/mean start at it, the
             // variance accumulator at 0.
             let value = if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
@@ -2342,49 +2363,34 @@ impl Groups {
     }
 
     /// The groups as series at the query's steps, added to `store` under
-    /// the placeholder `name`, with a staleness marker at every step a
-    /// group has no value, so that the outer expression's selector sees
-    /// each step's value and nothing else. `topk`/`bottomk` give the input
-    /// series they kept, the same way.
+    /// the placeholder `name`, their gaps marked ([`with_gaps_marked`]).
+    /// `topk`/`bottomk` give the input series they kept, the same way.
     fn into_storage(mut self, store: &mut GroupStore, name: &str) {
+        let (start, step, steps) = (self.start, self.step, self.steps);
+        let end = start + steps as i64 * step;
+        let mut add = |labels: Vec<thanos::Label>, points: Vec<crate::promql::Point>| {
+            store.0.push((
+                name.to_string(),
+                crate::promql::StorageSeries {
+                    labels,
+                    samples: with_gaps_marked(points, step, end),
+                },
+            ));
+        };
         if self.ranked().is_some() {
-            let (start, step, steps) = (self.start, self.step, self.steps);
-            let series: Vec<crate::promql::Series> = match self.finish_ranked() {
-                Value::Vector(v) => v
-                    .into_iter()
-                    .map(|s| crate::promql::Series {
-                        metric: s.metric,
-                        points: vec![crate::promql::Point { t: s.t, v: s.v }],
-                    })
-                    .collect(),
-                Value::Matrix(m) => m,
-                _ => Vec::new(),
-            };
-            for s in series {
-                // Its points, and a staleness marker at the first step of
-                // each gap (the selector's lookback then finds no value
-                // until the next point): at most twice the points it kept,
-                // not a point for every step.
-                let mut samples = Vec::with_capacity(s.points.len() + 1);
-                let mut points = s.points.into_iter().peekable();
-                while let Some(p) = points.next() {
-                    let next = p.t + step;
-                    samples.push(p);
-                    let gap = points.peek().is_none_or(|q| q.t != next);
-                    if gap && next < start + steps as i64 * step {
-                        samples.push(crate::promql::Point {
-                            t: next,
-                            v: crate::promql::stale_nan(),
-                        });
+            match self.finish_ranked() {
+                Value::Vector(v) => {
+                    for s in v {
+                        let p = crate::promql::Point { t: s.t, v: s.v };
+                        add(s.metric.to_vec(), vec![p]);
                     }
                 }
-                store.0.push((
-                    name.to_string(),
-                    crate::promql::StorageSeries {
-                        labels: s.metric.to_vec(),
-                        samples,
-                    },
-                ));
+                Value::Matrix(m) => {
+                    for s in m {
+                        add(s.metric.to_vec(), s.points);
+                    }
+                }
+                _ => {}
             }
             return;
         }
@@ -2393,22 +2399,18 @@ impl Groups {
         for g in self.groups {
             let mut labels = g.labels.clone();
             crate::labels::sort(&mut labels);
-            let points: Vec<crate::promql::Point> = g
+            let points = g
                 .steps
                 .iter()
                 .enumerate()
-                .map(|(i, a)| crate::promql::Point {
-                    t: self.start + i as i64 * self.step,
-                    v: a.map_or(crate::promql::stale_nan(), |a| Self::value_of(op, &a)),
+                .filter_map(|(i, a)| {
+                    a.map(|a| crate::promql::Point {
+                        t: start + i as i64 * step,
+                        v: Self::value_of(op, &a),
+                    })
                 })
                 .collect();
-            store.0.push((
-                name.to_string(),
-                crate::promql::StorageSeries {
-                    labels,
-                    samples: points,
-                },
-            ));
+            add(labels, points);
         }
     }
 

@@ -255,6 +255,41 @@ fn sample_limit_ends_the_query_and_the_querier_keeps_serving() {
     assert_eq!(s, 200, "{v}");
 }
 
+/// A streamed aggregation counts the points its groups have, not every
+/// step of every group: series that stop early leave most steps empty, and
+/// a query Prometheus answers within the limit is answered.
+#[test]
+fn sample_limit_counts_the_points_groups_have() {
+    let series = (0..2)
+        .map(|i| FakeSeries {
+            labels: ls(&[("__name__", "s"), ("i", &i.to_string())]),
+            samples: (0..=2).map(|k| (k * 15_000, k as f64)).collect(),
+        })
+        .collect();
+    let table = Table {
+        series,
+        ..Default::default()
+    };
+    let opts = ClusterOptions {
+        max_samples: 600,
+        ..Default::default()
+    };
+    let c = Cluster::start(vec![table], opts).unwrap();
+    // 401 steps; each series has a value at 23 of them (lookback 5 m):
+    // the whole-query engine's peak (input and output, and the 401 points
+    // of histogram_quantile's 0.9 over the range) stays under 600; every
+    // step of both groups would be 802.
+    for q in ["sum by (i) (s)", "histogram_quantile(0.9, s)"] {
+        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        let path = format!("/api/v1/query_range?query={enc}&start=0&end=6000&step=15");
+        let r = c.get(&path).unwrap();
+        let whole = c.get(&format!("{path}&stream=false")).unwrap();
+        assert_eq!(r.header("sluice-evaluation"), Some("series-by-series"));
+        assert_eq!((r.status, whole.status), (200, 200), "{path}: {}", r.text());
+        assert_eq!(r.text(), whole.text(), "{path}");
+    }
+}
+
 #[test]
 fn chain_dedup_keeps_every_sample() {
     let opts = ClusterOptions {
@@ -988,11 +1023,12 @@ fn set_operators_and_group_right_answer_as_whole() {
             true,
         ),
         // absent of a selector: a streamed `group`, its labels from the
-        // selector's matchers.
+        // selector's matchers (absent_over_time is evaluated whole).
         ("absent(y{instance=\"c\", job=~\".*\"})", 200, 1, true),
+        ("absent(nothing{a=\"b\", a=\"c\", d=\"e\"})", 200, 1, true),
         ("absent(x{instance=\"c\"})", 200, 0, true),
-        ("absent_over_time(x{instance=\"c\"}[1m])", 200, 0, true),
-        ("absent_over_time(nothing{a=\"b\", a=\"c\", d=\"e\"}[5m])", 200, 1, true),
+        ("absent_over_time(x{instance=\"c\"}[1m])", 200, 0, false),
+        ("absent_over_time(nothing{a=\"b\", a=\"c\", d=\"e\"}[5m])", 200, 1, false),
         ("absent(sum(nothing))", 200, 1, true),
         ("x or y", 200, 8, true),
             ("x or on (instance) y", 200, 6, true),
