@@ -1234,7 +1234,7 @@ pub async fn run(
                         groups.into_storage(&mut store, &groups_name(i));
                     }
                     engine
-                        .exec_inline(&store, outer, range, opts)
+                        .exec_inline(&store.ready(), outer, range, opts)
                         .await
                         .map_err(err)?
                         .value
@@ -1955,7 +1955,38 @@ fn with_gaps_marked(
 /// name, as Prometheus's aggregation gives), or the input series' that a
 /// `topk` kept.
 #[derive(Default)]
-struct GroupStore(Vec<(String, crate::promql::StorageSeries)>);
+struct GroupStore {
+    series: Vec<(String, crate::promql::StorageSeries)>,
+    /// The placeholders selected: each is selected once (it stands for one
+    /// aggregation in the outer expression), and its series are moved out,
+    /// not copied.
+    taken: std::cell::RefCell<Vec<(String, Vec<crate::promql::StorageSeries>)>>,
+}
+
+impl GroupStore {
+    /// A placeholder, whose aggregation may have no series at all.
+    fn declare(&mut self, name: &str) {
+        self.taken.get_mut().push((name.to_string(), Vec::new()));
+    }
+
+    fn push(&mut self, name: &str, series: crate::promql::StorageSeries) {
+        self.series.push((name.to_string(), series));
+    }
+
+    /// Every placeholder's series, by name, in their order, ready to be
+    /// moved out.
+    fn ready(mut self) -> GroupStore {
+        let mut taken = std::mem::take(self.taken.get_mut());
+        for (name, s) in std::mem::take(&mut self.series) {
+            match taken.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, all)) => all.push(s),
+                None => taken.push((name, vec![s])),
+            }
+        }
+        self.taken = std::cell::RefCell::new(taken);
+        self
+    }
+}
 
 impl Storage for GroupStore {
     fn select<'a>(
@@ -1968,25 +1999,35 @@ impl Storage for GroupStore {
             .find(|m| {
                 m.name == crate::labels::METRIC_NAME && m.kind == crate::labels::MatchKind::Eq
             })
-            .map(|m| m.value.as_str());
-        let series = self
-            .0
-            .iter()
-            .filter(|(key, _)| Some(key.as_str()) == name)
-            .filter_map(|(_, s)| {
-                let lo = s.samples.partition_point(|p| p.t < hints.start);
-                let hi = s.samples.partition_point(|p| p.t <= hints.end);
-                let samples = s.samples.get(lo..hi).unwrap_or(&[]).to_vec();
-                (!samples.is_empty()).then(|| crate::promql::StorageSeries {
-                    labels: s.labels.clone(),
-                    samples,
-                })
-            })
-            .collect();
+            .map(|m| m.value.clone())
+            .unwrap_or_default();
+        // Moved out: a second select of the name finds nothing.
+        let found = {
+            let mut taken = self.taken.borrow_mut();
+            let at = taken.iter().position(|(n, _)| *n == name);
+            at.map(|i| taken.remove(i).1)
+        };
+        let result = match found {
+            None if name.starts_with(GROUPS) => Err(PromqlError::internal(
+                "an outer expression selected a streamed aggregation twice",
+            )),
+            // Not a placeholder (an expression of no selector has none).
+            None => Ok(Vec::new()),
+            Some(mut all) => {
+                all.retain_mut(|s| {
+                    let hi = s.samples.partition_point(|p| p.t <= hints.end);
+                    s.samples.truncate(hi);
+                    let lo = s.samples.partition_point(|p| p.t < hints.start);
+                    s.samples.drain(..lo);
+                    !s.samples.is_empty()
+                });
+                Ok(all)
+            }
+        };
         Box::pin(async move {
             Ok(crate::promql::SelectResult {
                 keep_order: true,
-                series,
+                series: result?,
                 warnings: Vec::new(),
             })
         })
@@ -2366,16 +2407,17 @@ impl Groups {
     /// the placeholder `name`, their gaps marked ([`with_gaps_marked`]).
     /// `topk`/`bottomk` give the input series they kept, the same way.
     fn into_storage(mut self, store: &mut GroupStore, name: &str) {
+        store.declare(name);
         let (start, step, steps) = (self.start, self.step, self.steps);
         let end = start + steps as i64 * step;
         let mut add = |labels: Vec<thanos::Label>, points: Vec<crate::promql::Point>| {
-            store.0.push((
-                name.to_string(),
+            store.push(
+                name,
                 crate::promql::StorageSeries {
                     labels,
                     samples: with_gaps_marked(points, step, end),
                 },
-            ));
+            );
         };
         if self.ranked().is_some() {
             match self.finish_ranked() {
