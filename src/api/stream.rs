@@ -1233,11 +1233,20 @@ pub async fn run(
                     for (i, (groups, _)) in folded.into_iter().enumerate() {
                         groups.into_storage(&mut store, &groups_name(i));
                     }
-                    engine
-                        .exec_inline(&store.ready(), outer, range, opts)
-                        .await
-                        .map_err(err)?
-                        .value
+                    // Evaluated off the shard, as the whole-query engine's
+                    // evaluation is: over many groups (`histogram_quantile`
+                    // of per-series buckets) it is long.
+                    let (engine, store, outer, opts) =
+                        (engine.clone(), store.ready(), outer.clone(), *opts);
+                    crate::rt::spawn_blocking(move || {
+                        engine.exec_ready(&store, &outer, range, &opts)
+                    })
+                    .await
+                    .map_err(|panic| {
+                        ApiError::internal(format!("evaluation panicked: {panic}"))
+                    })?
+                    .map_err(err)?
+                    .value
                 }
             };
             super::query::encode(&value, &warnings, w).await?;
