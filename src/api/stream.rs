@@ -696,17 +696,23 @@ async fn hold(
     let decoder = cursor.decoder();
     let most = if matching.set.is_some() { MAX_GROUP } else { 1 };
     let (mut table, mut held) = (HashMap::<_, Vec<Held>>::default(), 0usize);
+    // Adds a series of `samples` to its match group; false when the held
+    // side passes `max` samples or the group is full.
+    let mut admit = |labels: &[thanos::Label], samples: usize, series: Held| {
+        held += samples;
+        let group: &mut Vec<Held> = table.entry(match_group(labels, matching)).or_default();
+        if (max > 0 && held > max) || group.len() == most {
+            return false;
+        }
+        group.push(series);
+        true
+    };
     if matching.lazy {
         while let Some(s) = cursor.next_merged().await.map_err(err)? {
-            held += chunk_samples(&s);
-            if max > 0 && held > max {
+            let (labels, samples) = (s.labels.clone(), chunk_samples(&s));
+            if !admit(&labels, samples, Held::Chunks(s)) {
                 return Ok(None);
             }
-            let group = table.entry(match_group(&s.labels, matching)).or_default();
-            if group.len() == most {
-                return Ok(None);
-            }
-            group.push(Held::Chunks(s));
             crate::rt::yield_if_needed().await;
         }
     } else {
@@ -720,15 +726,10 @@ async fn hold(
         });
         while let Some(decoded) = batches.step(&mut cursor).await {
             for s in decoded.map_err(err)?.map_err(err)? {
-                held += s.samples.len();
-                if max > 0 && held > max {
+                let (labels, samples) = (s.labels.clone(), s.samples.len());
+                if !admit(&labels, samples, Held::Decoded(s)) {
                     return Ok(None);
                 }
-                let group = table.entry(match_group(&s.labels, matching)).or_default();
-                if group.len() == most {
-                    return Ok(None);
-                }
-                group.push(Held::Decoded(s));
             }
         }
     }
@@ -1242,9 +1243,7 @@ pub async fn run(
                         engine.exec_ready(&store, &outer, range, &opts)
                     })
                     .await
-                    .map_err(|panic| {
-                        ApiError::internal(format!("evaluation panicked: {panic}"))
-                    })?
+                    .map_err(|panic| ApiError::internal(format!("evaluation panicked: {panic}")))?
                     .map_err(err)?
                     .value
                 }
