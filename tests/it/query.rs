@@ -1079,3 +1079,70 @@ fn set_operators_and_group_right_answer_as_whole() {
         ],
     );
 }
+
+/// Queries of the kind Grafana dashboards (kube-prometheus, node-exporter)
+/// and alert rules send: each is planned series by series, as an instant
+/// and as a range query. (Their answers are compared elsewhere; this guards
+/// the plan.)
+#[test]
+fn dashboard_and_alert_queries_are_planned_series_by_series() {
+    use sluice::api::stream::streamable;
+    use sluice::promql::{Query, QueryRange};
+    let queries = [
+        "sum(rate(container_cpu_usage_seconds_total{job=\"kubelet\", image!=\"\"}[5m])) by (pod)",
+        "sum(container_memory_working_set_bytes{job=\"kubelet\", image!=\"\"}) by (pod)",
+        "sum(kube_pod_container_resource_requests{resource=\"cpu\"}) by (pod)",
+        "sum(rate(container_cpu_usage_seconds_total[5m])) by (pod) / sum(kube_pod_container_resource_requests{resource=\"cpu\"}) by (pod)",
+        "histogram_quantile(0.99, sum(rate(apiserver_request_duration_seconds_bucket{verb!=\"WATCH\"}[5m])) by (le, verb))",
+        "1 - avg(rate(node_cpu_seconds_total{mode=\"idle\"}[5m]))",
+        "1 - sum(node_memory_MemAvailable_bytes) / sum(node_memory_MemTotal_bytes)",
+        "node_filesystem_avail_bytes{fstype!=\"tmpfs\"} / node_filesystem_size_bytes{fstype!=\"tmpfs\"}",
+        "(1 - node_filesystem_avail_bytes / node_filesystem_size_bytes) * 100",
+        "max by (instance) (node_load1) / count by (instance) (node_cpu_seconds_total{mode=\"idle\"})",
+        "up == 0",
+        "count(up == 0)",
+        "sum by (job) (up)",
+        "topk(10, sum by (pod) (rate(container_network_receive_bytes_total[5m])))",
+        "sum(rate(http_requests_total{code=~\"5..\"}[5m])) / sum(rate(http_requests_total[5m]))",
+        "sum(rate(http_requests_total{code=~\"5..\"}[5m])) or vector(0)",
+        "increase(kube_pod_container_status_restarts_total[1h]) > 0",
+        "kube_pod_container_status_restarts_total * on (namespace, pod) group_left (node) kube_pod_info",
+        "sum by (node) (kube_pod_container_resource_requests{resource=\"memory\"} * on (namespace, pod) group_left (node) kube_pod_info)",
+        "label_replace(rate(node_network_receive_bytes_total[5m]), \"host\", \"$1\", \"instance\", \"(.*):.*\")",
+        "rate(node_disk_read_bytes_total[5m]) + rate(node_disk_written_bytes_total[5m])",
+        "avg_over_time(up[1d])",
+        "absent(up{job=\"prometheus\"})",
+        "predict_linear(node_filesystem_avail_bytes[6h], 4 * 3600) < 0",
+        "(node_filesystem_avail_bytes / node_filesystem_size_bytes * 100 < 10) and node_filesystem_readonly == 0",
+        "sum by (namespace) (kube_pod_status_phase{phase=\"Running\"})",
+        "max_over_time(kube_deployment_status_replicas_unavailable[10m]) > 0",
+        "sum(irate(node_network_transmit_bytes_total{device!~\"lo|veth.*\"}[5m])) by (instance)",
+        "quantile_over_time(0.95, rate(http_requests_total[5m])[1h:])",
+        "rate(prometheus_tsdb_head_samples_appended_total[5m])",
+        "sum(kube_node_status_allocatable{resource=\"cpu\"}) - sum(kube_pod_container_resource_requests{resource=\"cpu\"})",
+        "kube_deployment_spec_replicas != kube_deployment_status_replicas_available",
+        "count by (version) (prometheus_build_info)",
+        "sum without (instance) (rate(http_requests_total[5m]))",
+        "rate(http_requests_total[5m]) unless on (job) up == 0",
+        "sort_desc(sum by (job) (rate(http_requests_total[5m])))",
+        "time() - process_start_time_seconds",
+        "histogram_quantile(0.9, rate(http_request_duration_seconds_bucket[5m]))",
+        "max by (namespace, pod) (kube_pod_status_ready{condition=\"false\"}) == 1",
+        "ALERTS{alertstate=\"firing\"}",
+        "count_values(\"version\", kube_node_info)",
+        "sum(rate(container_cpu_usage_seconds_total[5m])) by (namespace) * on (namespace) group_left (team) max by (namespace, team) (kube_namespace_labels)",
+        "(sum(rate(a_total[5m])) by (job) / sum(rate(b_total[5m])) by (job)) > 0.05",
+        "delta(node_hwmon_temp_celsius[1h])",
+    ];
+    let range = QueryRange::Range {
+        start_ms: 0,
+        end_ms: 3_600_000,
+        step_ms: 60_000,
+    };
+    let instant = QueryRange::Instant { time_ms: 3_600_000 };
+    for q in queries {
+        let parsed = Query::parse(q).unwrap();
+        assert!(streamable(&parsed, &range).is_some(), "range: {q}");
+        assert!(streamable(&parsed, &instant).is_some(), "instant: {q}");
+    }
+}
